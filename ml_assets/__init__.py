@@ -1,0 +1,1 @@
+"""ml_assets: an ads click-through ranking pipeline as Dagster software-defined assets."""

@@ -1,0 +1,44 @@
+"""The code location's single entry point (workspace.yaml and `dg` load this module)."""
+
+import dagster as dg
+
+from ml_assets import environment
+from ml_assets.defs.evaluation.assets import (
+    beats_base_rate,
+    calibrated,
+    model_evaluation,
+    no_leakage,
+)
+from ml_assets.defs.features.assets import ad_features, feature_vocabulary
+from ml_assets.defs.ingest.assets import raw_impressions
+from ml_assets.defs.jobs import daily_features_job, train_and_publish_job
+from ml_assets.defs.publish.assets import published_model
+from ml_assets.defs.ray_resource import ray_cluster_resource
+from ml_assets.defs.resources import ImpressionSource, MlflowResource, StorageResource
+from ml_assets.defs.training.assets import ranking_model
+
+
+def build_resources() -> dict:
+    """Resources for the current environment (ML_ASSETS_ENV), decided here and nowhere else."""
+    environment.environment()  # fail fast on an unknown environment name
+    return {
+        "ray_cluster": ray_cluster_resource(environment.ray_mode()),
+        "source": ImpressionSource(),
+        "storage": StorageResource(),
+        "mlflow_tracking": MlflowResource(),
+    }
+
+
+defs = dg.Definitions(
+    assets=[
+        raw_impressions,
+        ad_features,
+        feature_vocabulary,
+        ranking_model,
+        model_evaluation,
+        published_model,
+    ],
+    asset_checks=[beats_base_rate, calibrated, no_leakage],
+    jobs=[daily_features_job, train_and_publish_job],
+    resources=build_resources(),
+)

@@ -1,0 +1,162 @@
+"""model_evaluation: the trained model on a later-in-time holdout, against the known optimum."""
+
+import time
+
+import dagster as dg
+from pydantic import Field
+
+from ml_assets.defs.features.assets import features_file
+from ml_assets.defs.ingest.assets import TRUTH_FILE
+from ml_assets.defs.metadata import GROUP, png_markdown, table_markdown
+from ml_assets.defs.resources import MlflowResource, StorageResource, write_parquet_atomically
+from ml_assets.defs.window import require_partition_files
+
+PREDICTIONS_FILE = "predictions.parquet"
+
+
+class EvaluationConfig(dg.Config):
+    slice_feature: str = Field(
+        default="", description="Categorical feature to slice calibration by. Empty: the first."
+    )
+    max_normalized_entropy: float = Field(
+        default=1.0, description="Blocking check: NE must be below this (1.0 = the base rate)."
+    )
+    calibration_floor: float = Field(
+        default=0.8, description="Blocking check: predicted/observed clicks at least this."
+    )
+    calibration_ceiling: float = Field(
+        default=1.25, description="Blocking check: predicted/observed clicks at most this."
+    )
+    leakage_z: float = Field(
+        default=-4.0,
+        description="Blocking check (synthetic data): a model beating the true probabilities "
+        "by more than this many standard errors has seen labels it should not have.",
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"pytorch", "mlflow"},
+    description=(
+        "AUC, log loss, normalized entropy and calibration (overall and per slice) of the "
+        "trained model on the held-out days after its training window; on synthetic data also "
+        "the optimum (the true click probabilities) and the share of the gap closed. Blocking "
+        "checks gate publishing."
+    ),
+)
+def model_evaluation(
+    context: dg.AssetExecutionContext,
+    config: EvaluationConfig,
+    ranking_model: dict,
+    storage: StorageResource,
+    mlflow_tracking: MlflowResource,
+) -> dg.MaterializeResult:
+    import numpy as np
+    import polars as pl
+
+    from ml_assets.ranking.artifacts import LoadedModel
+    from ml_assets.ranking.evaluation import evaluate
+    from ml_assets.ranking.tracking import log_evaluation
+
+    started = time.perf_counter()
+    loaded = LoadedModel.load(ranking_model["model_dir"])
+    schema = loaded.vocabulary.schema
+    holdout = loaded.vocabulary.holdout_dates
+    slice_feature = config.slice_feature or schema.categorical[0]
+    if slice_feature not in schema.categorical:
+        raise ValueError(
+            f"slice_feature {slice_feature!r} is not a categorical feature; choose one of "
+            f"{', '.join(schema.categorical)}"
+        )
+    files = {d: features_file(storage, d) for d in holdout}
+    require_partition_files(files, "ad_features")
+    features = pl.concat([pl.read_parquet(files[d]) for d in holdout])
+    probabilities = loaded.predict_features(features)
+    labels = features.get_column(schema.label).to_numpy().astype(np.float64)
+    truth_files = [storage.partition_dir("raw_impressions", d) / TRUTH_FILE for d in holdout]
+    truth = None
+    if all(f.exists() for f in truth_files):
+        truth = np.concatenate([pl.read_parquet(f).to_series().to_numpy() for f in truth_files])
+    report = evaluate(
+        labels, probabilities, features.get_column(slice_feature).to_numpy(), truth
+    )
+    predictions = storage.run_dir("model_evaluation", context.run_id) / PREDICTIONS_FILE
+    write_parquet_atomically(
+        pl.DataFrame({"label": labels, "probability": probabilities}), predictions
+    )
+    summary = report.summary()
+    log_evaluation(ranking_model["mlflow_run_id"], summary, report.plots)
+    slices = [{"value": k, **v} for k, v in report.calibration_by_slice.items()]
+    metadata = {f: dg.MetadataValue.float(v) for f, v in summary.items()}
+    return dg.MaterializeResult(
+        value={
+            **summary,
+            "holdout_dates": holdout,
+            "predictions": str(predictions),
+            "train_dates": loaded.vocabulary.train_dates,
+            "thresholds": config.model_dump(),
+            "has_truth": truth is not None,
+        },
+        metadata={
+            **metadata,
+            "holdout_dates": f"{holdout[0]}..{holdout[-1]}",
+            "mlflow_run_id": ranking_model["mlflow_run_id"],
+            "roc_curve": png_markdown(report.plots["roc"], "ROC"),
+            "calibration_curve": png_markdown(report.plots["calibration"], "calibration"),
+            f"calibration_by_{slice_feature}": table_markdown(
+                slices, ["value", "rows", "calibration"]
+            ),
+            "seconds": round(time.perf_counter() - started, 2),
+        },
+    )
+
+
+def _result(passed: bool, description: str, **metadata) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=passed, description=description, metadata=metadata)
+
+
+@dg.asset_check(
+    asset=model_evaluation,
+    blocking=True,
+    description="The model predicts clicks better than the base rate (NE below the threshold).",
+)
+def beats_base_rate(model_evaluation: dict) -> dg.AssetCheckResult:
+    ne = model_evaluation["model_normalized_entropy"]
+    limit = model_evaluation["thresholds"]["max_normalized_entropy"]
+    return _result(ne < limit, f"NE {ne:.4f} vs limit {limit}", normalized_entropy=ne)
+
+
+@dg.asset_check(
+    asset=model_evaluation,
+    blocking=True,
+    description="Predicted clicks over observed clicks within the sanity band.",
+)
+def calibrated(model_evaluation: dict) -> dg.AssetCheckResult:
+    value = model_evaluation["model_calibration"]
+    low = model_evaluation["thresholds"]["calibration_floor"]
+    high = model_evaluation["thresholds"]["calibration_ceiling"]
+    return _result(
+        low <= value <= high, f"calibration {value:.4f} vs [{low}, {high}]", calibration=value
+    )
+
+
+@dg.asset_check(
+    asset=model_evaluation,
+    blocking=True,
+    description="On synthetic data, the model does not beat the true probabilities beyond "
+    "noise (that would mean label leakage); holdout days come after the training days.",
+)
+def no_leakage(model_evaluation: dict) -> dg.AssetCheckResult:
+    later = min(model_evaluation["holdout_dates"]) > max(model_evaluation["train_dates"])
+    if not later:
+        return _result(False, "holdout days overlap or precede the training days")
+    if not model_evaluation["has_truth"]:
+        return _result(True, "holdout is later than training; no ground truth to compare with")
+    z = model_evaluation["leakage_z"]
+    limit = model_evaluation["thresholds"]["leakage_z"]
+    return _result(
+        z > limit,
+        f"log-loss difference to the optimum: z = {z:.2f} (alarm below {limit})",
+        leakage_z=z,
+    )
+

@@ -1,0 +1,111 @@
+"""published_model: MLflow Model Registry versions with champion/challenger aliases."""
+
+import dagster as dg
+from pydantic import Field
+
+from ml_assets.defs.ingest.assets import IMPRESSIONS_FILE
+from ml_assets.defs.metadata import GROUP
+from ml_assets.defs.resources import MlflowResource, StorageResource
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+class PromotionConfig(dg.Config):
+    min_relative_ne_gain: float = Field(
+        default=0.001, description="Challenger NE must beat the champion's by this (relative)."
+    )
+    max_auc_drop: float = Field(default=0.0005, description="Largest tolerated AUC decrease.")
+    calibration_low: float = Field(default=0.95, description="Lowest overall calibration.")
+    calibration_high: float = Field(default=1.05, description="Highest overall calibration.")
+    bootstrap_resamples: int = Field(
+        default=200, description="Paired bootstrap resamples for the NE interval."
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"mlflow"},
+    description=(
+        "Registers the evaluated model as a new version with alias `challenger`; moves "
+        "`champion` to it only when it beats the current champion on the same holdout (paired "
+        "bootstrap on NE, AUC and calibration limits). Roll back by moving the alias back."
+    ),
+)
+def published_model(
+    context: dg.AssetExecutionContext,
+    config: PromotionConfig,
+    model_evaluation: dict,
+    ranking_model: dict,
+    storage: StorageResource,
+    mlflow_tracking: MlflowResource,
+) -> dg.MaterializeResult:
+    import mlflow
+    import numpy as np
+    import polars as pl
+
+    from ml_assets.ranking.gate import GatePolicy, decide_promotion
+
+    client = mlflow_tracking.client()
+    name = mlflow_tracking.registered_model_name
+    champion = current_champion(client, name)
+    version = mlflow.register_model(
+        ranking_model["model_uri"],
+        name,
+        tags={"dagster.run_id": context.run_id, "train_dates": str(model_evaluation["train_dates"])},
+    ).version
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    context.log.info(f"registered {name} version {version} as {CHALLENGER}")
+
+    predictions = pl.read_parquet(model_evaluation["predictions"])
+    labels = predictions.get_column("label").to_numpy()
+    champion_probabilities = None
+    if champion is not None:
+        # Score the champion on exactly the challenger's holdout rows: a paired comparison.
+        raw = pl.concat(
+            [
+                pl.read_parquet(storage.partition_dir("raw_impressions", d) / IMPRESSIONS_FILE)
+                for d in model_evaluation["holdout_dates"]
+            ]
+        )
+        scorer = mlflow.pyfunc.load_model(f"models:/{name}/{champion}")
+        champion_probabilities = np.asarray(scorer.predict(raw.to_pandas()), dtype=np.float64)
+    policy = GatePolicy(**config.model_dump())
+    decision = decide_promotion(
+        policy, labels, predictions.get_column("probability").to_numpy(), champion_probabilities
+    )
+    for key, value in decision.figures.items():
+        client.set_model_version_tag(name, version, f"gate.{key}", f"{value:.6f}")
+    client.set_model_version_tag(name, version, "gate.promoted", str(decision.promote))
+    if decision.promote:
+        client.set_registered_model_alias(name, CHAMPION, version)
+        context.log.info(f"{name} version {version} is the new {CHAMPION}")
+    else:
+        context.log.warning(
+            f"{name} version {version} stays {CHALLENGER}: {'; '.join(decision.reasons)}"
+        )
+    champion_now = version if decision.promote else champion
+    return dg.MaterializeResult(
+        value={"version": version, "champion_version": champion_now, "promoted": decision.promote},
+        metadata={
+            "registered_model": name,
+            "version": int(version),
+            "promoted": decision.promote,
+            "champion_version": int(champion_now) if champion_now else 0,
+            "previous_champion_version": int(champion) if champion else 0,
+            "champion_uri": f"models:/{name}@{CHAMPION}",
+            "gate": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons)),
+            **{f"gate_{k}": dg.MetadataValue.float(v) for k, v in decision.figures.items()},
+            "mlflow_tracking_uri": mlflow_tracking.resolved_tracking_uri,
+        },
+    )
+
+
+def current_champion(client, name: str) -> str | None:
+    """The champion's version number, or None before the first promotion."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION).version
+    except MlflowException:
+        return None

@@ -1,0 +1,96 @@
+"""The Ray resource: which Ray cluster a step runs on, chosen by configuration.
+
+Built on dagster-ray's `RayResource` lifecycle (create -> wait -> connect -> cleanup, with cleanup
+on failure and interruption). Assets take `ray_cluster: RayResource` and never know which one.
+"""
+
+from typing import Any
+
+import dagster as dg
+from dagster_ray import LocalRay, RayResource
+from pydantic import Field
+
+RAY_MODES = ("local", "address")
+
+
+class LocalRayCluster(LocalRay):
+    """An embedded Ray started for the step and shut down after it.
+
+    dagster-ray's `LocalRay` with explicit sizing: on a shared machine a step must not grab every
+    core, and the dashboard (not in `ray[train,data]`) stays off. `ray.init()` picks free random
+    ports, so it never collides with services on Ray's default port 6379.
+    """
+
+    num_cpus: int | None = Field(
+        default=None, description="Logical CPUs of the embedded Ray. None: all cores."
+    )
+    num_gpus: int | None = Field(
+        default=None, description="GPUs of the embedded Ray. None: those Ray detects."
+    )
+    object_store_memory_mb: int | None = Field(
+        default=None, description="Object store size in MiB. None: Ray's default (30% of RAM)."
+    )
+
+    @property
+    def name(self) -> str:
+        return "local-ray"
+
+    def connect(self, context: Any):
+        import ray
+
+        if ray.is_initialized():
+            raise RuntimeError(
+                "Ray is already initialized in this process; the local Ray resource starts its "
+                "own per step. Call ray.shutdown() first, or use the `address` mode to share one."
+            )
+        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
+        if self.num_cpus is not None:
+            options["num_cpus"] = self.num_cpus
+        if self.num_gpus is not None:
+            options["num_gpus"] = self.num_gpus
+        if self.object_store_memory_mb is not None:
+            options["object_store_memory"] = self.object_store_memory_mb * 1024 * 1024
+        options |= dict(self.ray_init_options)
+        env_vars = self.get_env_vars_to_inject()
+        if env_vars:
+            options.setdefault("runtime_env", {}).setdefault("env_vars", {}).update(env_vars)
+        self._context = ray.init(**options)
+        self.data_execution_options.apply()
+        return self._context
+
+
+class ExistingRayCluster(RayResource):
+    """A Ray cluster that already runs (interactive development); never created or deleted."""
+
+    address: str = Field(
+        description="Ray address, e.g. `ray://head:10001`, or `auto` for a cluster on this host."
+    )
+
+    @property
+    def host(self) -> str:
+        return self.address.split("://")[-1].split(":")[0]
+
+    @property
+    def name(self) -> str:
+        return f"ray-at-{self.address}"
+
+    @property
+    def ray_address(self) -> str:  # type: ignore[override]
+        return self.address
+
+    @property
+    def created(self) -> bool:
+        return True
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+
+def ray_cluster_resource(mode: str) -> RayResource:
+    """The resource for a mode name; `kuberay` joins with the production cluster work."""
+    if mode == "local":
+        return LocalRayCluster()
+    if mode == "address":
+        return ExistingRayCluster(address=dg.EnvVar("ML_ASSETS_RAY_ADDRESS"))
+    raise ValueError(f"unknown Ray mode {mode!r}; set ML_ASSETS_RAY to one of {RAY_MODES}")

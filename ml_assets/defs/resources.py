@@ -1,0 +1,142 @@
+"""Resources every stage shares: where data lives, where it comes from, and MLflow."""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from ml_assets import environment
+from ml_assets.ranking.schema import CRITEO_CATEGORICAL, CRITEO_DENSE, LABEL, FeatureSchema
+
+
+class StorageResource(dg.ConfigurableResource):
+    """Files that outlive every Ray cluster: partitions, vocabularies, checkpoints, models."""
+
+    base_path: str = Field(
+        default="",
+        description="Root directory for pipeline data. Empty: `$ML_ASSETS_HOME/storage`.",
+    )
+
+    @property
+    def root(self) -> Path:
+        return Path(self.base_path) if self.base_path else environment.home() / "storage"
+
+    def partition_dir(self, asset: str, date: str) -> Path:
+        return self.root / asset / f"date={date}"
+
+    def run_dir(self, asset: str, run_id: str) -> Path:
+        """Per-run outputs: a failed run never overwrites what an earlier run produced."""
+        return self.root / asset / run_id
+
+    @property
+    def checkpoint_root(self) -> Path:
+        return self.root / "ray_train"
+
+
+def write_parquet_atomically(frame: pl.DataFrame, path: Path) -> None:
+    """Readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.write_parquet(tmp)
+    tmp.replace(path)
+
+
+class ImpressionSource(dg.ConfigurableResource):
+    """Where raw impressions come from: the synthetic generator (default) or daily files."""
+
+    kind: str = Field(
+        default="synthetic",
+        description="`synthetic`, or a file format: `parquet`, `csv` or `criteo_tsv` "
+        "(label, I1..I13, C1..C26, tab-separated, no header).",
+    )
+    rows_per_day: int = Field(default=100_000, description="Synthetic rows generated per day.")
+    seed: int = Field(default=7, description="Synthetic world seed (same seed, same ground truth).")
+    base_ctr: float = Field(default=0.25, description="Synthetic target click-through rate.")
+    path: str = Field(default="", description="Directory holding one file per day (file kinds).")
+    file_pattern: str = Field(
+        default="{date}.parquet",
+        description="File name per day under `path`; `{date}` becomes YYYY-MM-DD.",
+    )
+    label_column: str = Field(default=LABEL, description="Click label column (0/1).")
+    dense_columns: list[str] = Field(
+        default_factory=lambda: list(CRITEO_DENSE), description="Numeric feature columns."
+    )
+    categorical_columns: list[str] = Field(
+        default_factory=lambda: list(CRITEO_CATEGORICAL), description="Categorical id columns."
+    )
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.kind == "synthetic"
+
+    def synthetic_spec(self):
+        from ml_assets.ranking.synthetic import SyntheticSpec
+
+        return SyntheticSpec(seed=self.seed, base_ctr=self.base_ctr)
+
+    def file_spec(self):
+        from ml_assets.ranking.sources import FileSourceSpec
+
+        if not self.path:
+            raise ValueError(
+                f"impression source kind {self.kind!r} needs `path`: the directory with one "
+                "file per day"
+            )
+        return FileSourceSpec(
+            path=self.path,
+            format=self.kind,
+            file_pattern=self.file_pattern,
+            label_column=self.label_column,
+            dense_columns=tuple(self.dense_columns),
+            categorical_columns=tuple(self.categorical_columns),
+        )
+
+    @property
+    def schema(self) -> FeatureSchema:
+        return self.synthetic_spec().schema if self.is_synthetic else self.file_spec().schema
+
+    def read_day(self, date: str) -> tuple[pl.DataFrame, pl.Series | None]:
+        """The day's rows in the canonical layout and, for synthetic data, the true CTR."""
+        from ml_assets.ranking import sources
+
+        if self.is_synthetic:
+            return sources.read_synthetic_day(self.synthetic_spec(), date, self.rows_per_day)
+        return sources.read_file_day(self.file_spec(), date), None
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """MLflow tracking and Model Registry. Local default: SQLite under `$ML_ASSETS_HOME`."""
+
+    tracking_uri: str = Field(
+        default="",
+        description="MLflow tracking URI. Empty: `sqlite:///$ML_ASSETS_HOME/mlflow.db`.",
+    )
+    artifact_location: str = Field(
+        default="",
+        description="Artifact root for a new experiment. Empty: `$ML_ASSETS_HOME/mlartifacts`.",
+    )
+    experiment_name: str = Field(default="ads-ranking", description="Experiment for runs.")
+    registered_model_name: str = Field(
+        default="ads_ctr_ranker", description="Model Registry name of the published model."
+    )
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        return self.tracking_uri or environment.local_mlflow_tracking_uri()
+
+    def client(self):
+        import mlflow
+
+        mlflow.set_tracking_uri(self.resolved_tracking_uri)
+        mlflow.set_registry_uri(self.resolved_tracking_uri)
+        return mlflow.MlflowClient(self.resolved_tracking_uri, self.resolved_tracking_uri)
+
+    def experiment_id(self) -> str:
+        client = self.client()
+        experiment = client.get_experiment_by_name(self.experiment_name)
+        if experiment is not None:
+            return experiment.experiment_id
+        location = self.artifact_location or (environment.home() / "mlartifacts").as_uri()
+        return client.create_experiment(self.experiment_name, artifact_location=location)

@@ -1,0 +1,181 @@
+"""ranking_model: distributed training with Ray Train on the step's own Ray cluster."""
+
+import shutil
+import time
+from pathlib import Path
+
+import dagster as dg
+from dagster_ray import RayResource
+from pydantic import Field
+
+from ml_assets.defs.features.assets import ad_features, feature_vocabulary, features_file
+from ml_assets.defs.metadata import GROUP, png_markdown
+from ml_assets.defs.resources import (
+    ImpressionSource,
+    MlflowResource,
+    StorageResource,
+    write_parquet_atomically,
+)
+
+
+class TrainingConfig(dg.Config):
+    epochs: int = Field(default=3, description="Passes over the training window.")
+    batch_size: int = Field(default=1024, description="Rows per optimizer step per worker.")
+    learning_rate: float = Field(default=2e-3, description="Adam learning rate.")
+    embedding_dim: int = Field(default=8, description="Embedding width per categorical feature.")
+    cross_layers: int = Field(default=2, description="Cross-network layers (DCN-v2).")
+    deep_layers: list[int] = Field(
+        default_factory=lambda: [256, 128], description="Hidden sizes of the deep tower."
+    )
+    num_workers: int = Field(default=2, description="Ray Train workers (DDP processes).")
+    data_cpu_share: float = Field(
+        default=0.5,
+        description="Share of the cluster's CPUs kept for Ray Data (at least one CPU); the "
+        "rest is split between the workers.",
+    )
+    max_steps_per_epoch: int = Field(
+        default=0, description="Stop each epoch after this many steps; 0 runs whole epochs."
+    )
+    max_failures: int = Field(
+        default=1, description="Worker failures Ray Train recovers from (from the checkpoint)."
+    )
+    shuffle_buffer_rows: int = Field(
+        default=0, description="Ray Data local shuffle buffer per worker; 0 turns it off."
+    )
+    seed: int = Field(default=0, description="Seed for initialisation and shuffling.")
+
+
+@dg.asset(
+    deps=[ad_features],
+    group_name=GROUP,
+    kinds={"ray", "pytorch", "mlflow"},
+    description=(
+        "A DCN-v2 click model trained with Ray Train (TorchTrainer, DDP over gloo on CPU) on the "
+        "window's encoded features, streamed by Ray Data. Checkpoints go to storage that "
+        "outlives the Ray cluster; the MLflow run holds params, per-epoch metrics and the model."
+    ),
+)
+def ranking_model(
+    context: dg.AssetExecutionContext,
+    config: TrainingConfig,
+    feature_vocabulary: str,
+    ray_cluster: RayResource,
+    source: ImpressionSource,
+    storage: StorageResource,
+    mlflow_tracking: MlflowResource,
+) -> dg.MaterializeResult:
+    import polars as pl
+    import ray
+    import torch
+
+    from ml_assets.ranking.artifacts import save_model_dir
+    from ml_assets.ranking.distributed import CHECKPOINT_FILE, fit_distributed
+    from ml_assets.ranking.encoding import encode
+    from ml_assets.ranking.loop import TrainConfig
+    from ml_assets.ranking.model import ModelConfig
+    from ml_assets.ranking.plots import loss_curve_png
+    from ml_assets.ranking.tracking import log_training_run
+    from ml_assets.ranking.vocabulary import Vocabulary
+    from ml_assets.ray.scaling import plan_workers
+
+    started = time.perf_counter()
+    vocabulary = Vocabulary.load(feature_vocabulary)
+    schema = source.schema
+    vocabulary.require_features(schema)
+
+    # Encode once per day with polars; Ray Data then streams plain numeric columns.
+    encoded_dir = storage.run_dir("encoded", context.run_id)
+    encoded_files = []
+    for date in vocabulary.train_dates:
+        target = encoded_dir / f"{date}.parquet"
+        if not target.exists():  # a retried step reuses what its first attempt encoded
+            write_parquet_atomically(
+                encode(pl.read_parquet(features_file(storage, date)), vocabulary), target
+            )
+        encoded_files.append(str(target))
+    context.log.info(f"encoded {len(encoded_files)} day(s) for training")
+
+    resources = ray.cluster_resources()
+    plan = plan_workers(
+        resources.get("CPU", 0), resources.get("GPU", 0), config.num_workers, config.data_cpu_share
+    )
+    context.log.info(f"training on {ray_cluster.name}: {plan}")
+    model_config = ModelConfig(
+        cardinalities=tuple(vocabulary.cardinality(c) for c in schema.categorical),
+        dense_features=len(schema.dense),
+        embedding_dim=config.embedding_dim,
+        cross_layers=config.cross_layers,
+        deep_layers=tuple(config.deep_layers),
+    )
+    train_config = TrainConfig(
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        max_steps_per_epoch=config.max_steps_per_epoch or None,
+        seed=config.seed,
+    )
+    outcome = fit_distributed(
+        encoded_files,
+        model_config=model_config,
+        train_config=train_config,
+        plan=plan,
+        dense=schema.dense,
+        categorical=schema.categorical,
+        label=schema.label,
+        storage_path=str(storage.checkpoint_root),
+        run_name=f"ranking_model-{context.run_id}",
+        max_failures=config.max_failures,
+        shuffle_buffer_rows=config.shuffle_buffer_rows,
+    )
+    state = torch.load(outcome.checkpoint_dir / CHECKPOINT_FILE, weights_only=False)
+    model_dir = save_model_dir(
+        storage.run_dir("ranking_model", context.run_id),
+        state["model"],
+        model_config,
+        vocabulary_file=Path(feature_vocabulary),
+    )
+    curve_png = loss_curve_png(outcome.history)
+    run_id, model_uri = log_training_run(
+        experiment_id=mlflow_tracking.experiment_id(),
+        run_name=f"ranking_model {context.run_id[:8]}",
+        params={
+            **train_config.to_dict(),
+            **{f"model_{k}": v for k, v in model_config.to_dict().items() if k != "cardinalities"},
+            "total_ids": sum(model_config.cardinalities),
+            "train_dates": f"{vocabulary.train_dates[0]}..{vocabulary.train_dates[-1]}",
+            "train_rows": vocabulary.rows,
+            "num_workers": plan.num_workers,
+            "cpus_per_worker": plan.cpus_per_worker,
+            "use_gpu": plan.use_gpu,
+        },
+        tags={"dagster.run_id": context.run_id, "dagster.asset": "ranking_model"},
+        history=outcome.history,
+        model_dir=model_dir,
+        loss_curve_png=curve_png,
+    )
+    shutil.rmtree(encoded_dir, ignore_errors=True)
+    last = outcome.history[-1]
+    return dg.MaterializeResult(
+        value={
+            "model_dir": str(model_dir),
+            "mlflow_run_id": run_id,
+            "model_uri": model_uri,
+            "vocabulary": feature_vocabulary,
+        },
+        metadata={
+            "mlflow_run_id": run_id,
+            "mlflow_model_uri": model_uri,
+            "mlflow_tracking_uri": mlflow_tracking.resolved_tracking_uri,
+            "ray_cluster": ray_cluster.name,
+            "workers": plan.num_workers,
+            "cpus_per_worker": plan.cpus_per_worker,
+            "epochs": len(outcome.history),
+            "resumed_from_epoch": outcome.resumed_from_epoch,
+            "final_train_loss": last["loss"],
+            "samples_per_second": round(last["samples_per_second"]),
+            "data_wait_fraction": round(last["wait_fraction"], 3),
+            "dagster/row_count": vocabulary.rows,
+            "loss_curve": png_markdown(curve_png, "training loss"),
+            "seconds": round(time.perf_counter() - started, 1),
+        },
+    )

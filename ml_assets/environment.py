@@ -1,0 +1,34 @@
+"""The one place that decides which environment the code location runs in (DESIGN section 4).
+
+`ML_ASSETS_ENV=local` (default): embedded Ray, SQLite MLflow and data under `ML_ASSETS_HOME`.
+`ML_ASSETS_ENV=production`: the same assets against external services configured by env vars.
+"""
+
+import os
+from pathlib import Path
+
+ENVIRONMENTS = ("local", "production")
+
+
+def environment() -> str:
+    value = os.environ.get("ML_ASSETS_ENV", "local")
+    if value not in ENVIRONMENTS:
+        raise ValueError(
+            f"ML_ASSETS_ENV={value!r} is not a known environment; set it to one of "
+            f"{', '.join(ENVIRONMENTS)}"
+        )
+    return value
+
+
+def home() -> Path:
+    """Where local data, models and the local MLflow store live (`.ml_assets/` in the cwd)."""
+    return Path(os.environ.get("ML_ASSETS_HOME", Path.cwd() / ".ml_assets")).resolve()
+
+
+def local_mlflow_tracking_uri() -> str:
+    return f"sqlite:///{home() / 'mlflow.db'}"
+
+
+def ray_mode() -> str:
+    """Which Ray the steps use: `local` (embedded, default) or `address` (an existing cluster)."""
+    return os.environ.get("ML_ASSETS_RAY", "local")

@@ -1,0 +1,61 @@
+"""A trained model on disk: weights, model config and the vocabulary it was trained with.
+
+One directory is everything needed to score raw impressions, which is what the MLflow model
+packages and what evaluation and the promotion gate load.
+"""
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+
+from ml_assets.ranking.encoding import encode, to_arrays
+from ml_assets.ranking.features import transform
+from ml_assets.ranking.loop import predict_probabilities
+from ml_assets.ranking.model import DCNv2, ModelConfig
+from ml_assets.ranking.vocabulary import Vocabulary
+
+WEIGHTS = "weights.pt"
+MODEL_CONFIG = "model_config.json"
+VOCABULARY = "vocabulary.json"
+
+
+def save_model_dir(
+    directory: Path, state_dict: dict, config: ModelConfig, vocabulary_file: Path
+) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.save(state_dict, directory / WEIGHTS)
+    (directory / MODEL_CONFIG).write_text(json.dumps(config.to_dict()))
+    shutil.copyfile(vocabulary_file, directory / VOCABULARY)
+    return directory
+
+
+@dataclass
+class LoadedModel:
+    model: DCNv2
+    vocabulary: Vocabulary
+
+    @classmethod
+    def load(cls, directory: Path) -> "LoadedModel":
+        directory = Path(directory)
+        config = ModelConfig.from_dict(json.loads((directory / MODEL_CONFIG).read_text()))
+        model = DCNv2(config)
+        model.load_state_dict(torch.load(directory / WEIGHTS, weights_only=True))
+        model.eval()
+        return cls(model, Vocabulary.load(directory / VOCABULARY))
+
+    def predict_features(self, features: pl.DataFrame) -> np.ndarray:
+        """Click probabilities for rows in the `ad_features` layout."""
+        schema = self.vocabulary.schema
+        encoded = encode(features, self.vocabulary)
+        columns = {c: encoded.get_column(c).to_numpy() for c in (*schema.dense, *schema.categorical)}
+        dense, ids = to_arrays(columns, schema.dense, schema.categorical)
+        return predict_probabilities(self.model, dense, ids)
+
+    def predict_raw(self, raw: pl.DataFrame) -> np.ndarray:
+        """Click probabilities for raw impressions (the canonical source layout, label optional)."""
+        return self.predict_features(transform(raw, self.vocabulary.schema))

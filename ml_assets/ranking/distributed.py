@@ -1,0 +1,174 @@
+"""Distributed training with Ray Train: the per-worker loop and the driver call around it.
+
+Imports Ray, never Dagster; the training asset calls `fit_distributed` on a connected Ray.
+"""
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ml_assets.ranking.encoding import to_arrays
+from ml_assets.ranking.loop import TrainConfig, arrays_to_batch, make_optimizer, train_one_epoch
+from ml_assets.ranking.model import DCNv2, ModelConfig
+from ml_assets.ray.scaling import WorkerPlan
+
+CHECKPOINT_FILE = "checkpoint.pt"
+HISTORY_FILE = "history.json"
+
+
+@dataclass
+class TrainingOutcome:
+    checkpoint_dir: Path
+    history: list[dict]
+    resumed_from_epoch: int
+
+
+def _worker_loop(config: dict) -> None:
+    import ray.train
+    import ray.train.torch
+
+    train = TrainConfig(**config["train"])
+    model_config = ModelConfig.from_dict(config["model"])
+    torch.set_num_threads(config["threads_per_worker"])
+    torch.manual_seed(train.seed)
+    context = ray.train.get_context()
+    rank = context.get_world_rank()
+    model = DCNv2(model_config)
+    optimizer = make_optimizer(model, train)
+    history: list[dict] = []
+    start_epoch = 0
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        # Resume after a worker failure or a retried step: lose at most one epoch of work.
+        with checkpoint.as_directory() as directory:
+            state = torch.load(Path(directory) / CHECKPOINT_FILE, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history = state["history"]
+        start_epoch = state["epoch"] + 1
+    model = ray.train.torch.prepare_model(model)
+    device = ray.train.torch.get_device()
+    shard = ray.train.get_dataset_shard("train")
+    dense_cols, cat_cols = tuple(config["dense"]), tuple(config["categorical"])
+    label = config["label"]
+
+    def batches():
+        for batch in shard.iter_batches(
+            batch_size=train.batch_size,
+            batch_format="numpy",
+            prefetch_batches=4,
+            local_shuffle_buffer_size=config["shuffle_buffer_rows"] or None,
+        ):
+            dense, ids = to_arrays(batch, dense_cols, cat_cols)
+            tensors = arrays_to_batch(dense, ids, batch[label])
+            yield tuple(t.to(device, non_blocking=True) for t in tensors)
+
+    def log(message: str) -> None:
+        if rank == 0:
+            print(f"[ranking_model] {message}", flush=True)  # noqa: T201 (Ray forwards it)
+
+    for epoch in range(start_epoch, train.epochs):
+        stats = train_one_epoch(model, optimizer, batches(), train, epoch=epoch, on_log=log)
+        world = context.get_world_size()
+        record = {
+            "epoch": epoch,
+            "loss": stats.loss,
+            "samples": stats.samples * world,
+            "seconds": stats.seconds,
+            "samples_per_second": stats.samples_per_second * world,
+            "wait_fraction": stats.wait_seconds / stats.seconds if stats.seconds else 0.0,
+            "curve": [(s * world, loss) for s, loss in stats.curve],
+        }
+        history.append(record)
+        log(f"epoch {epoch} done: loss {stats.loss:.4f}, {record['samples_per_second']:,.0f}/s")
+        metrics = {k: v for k, v in record.items() if k != "curve"}
+        with tempfile.TemporaryDirectory() as directory:
+            checkpoint = None
+            if rank == 0:
+                unwrapped = model.module if hasattr(model, "module") else model
+                torch.save(
+                    {
+                        "model": unwrapped.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "epoch": epoch,
+                        "history": history,
+                        "model_config": model_config.to_dict(),
+                    },
+                    Path(directory) / CHECKPOINT_FILE,
+                )
+                (Path(directory) / HISTORY_FILE).write_text(json.dumps(history))
+                checkpoint = ray.train.Checkpoint.from_directory(directory)
+            ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def fit_distributed(
+    train_files: list[str],
+    *,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    plan: WorkerPlan,
+    dense: tuple[str, ...],
+    categorical: tuple[str, ...],
+    label: str,
+    storage_path: str,
+    run_name: str,
+    max_failures: int = 1,
+    shuffle_buffer_rows: int = 0,
+) -> TrainingOutcome:
+    """Train over Parquet files of encoded rows, streamed to the workers by Ray Data.
+
+    A run with the same `run_name` and `storage_path` resumes from its latest checkpoint (Ray Train
+    restores it), which is what makes a retried Dagster step cheap.
+    """
+    import ray.data
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    # Per-operator progress bars flood the Dagster compute log; the loop logs its own progress.
+    data_context = ray.data.DataContext.get_current()
+    data_context.enable_progress_bars = False
+    data_context.print_on_execution_start = False
+    existing = Path(storage_path, run_name)
+    resumed = existing.exists() and any(existing.glob("checkpoint_*"))
+    trainer = TorchTrainer(
+        _worker_loop,
+        train_loop_config={
+            "train": train_config.to_dict(),
+            "model": model_config.to_dict(),
+            "threads_per_worker": plan.threads_per_worker,
+            "dense": list(dense),
+            "categorical": list(categorical),
+            "label": label,
+            "shuffle_buffer_rows": shuffle_buffer_rows,
+        },
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=plan.num_workers,
+            use_gpu=plan.use_gpu,
+            resources_per_worker={"CPU": plan.cpus_per_worker},
+        ),
+        run_config=ray.train.RunConfig(
+            name=run_name,
+            storage_path=storage_path,
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+            failure_config=ray.train.FailureConfig(max_failures=max_failures),
+            worker_runtime_env={"env_vars": {"OMP_NUM_THREADS": str(plan.threads_per_worker)}},
+        ),
+        datasets={"train": ray.data.read_parquet(train_files)},
+    )
+    result = trainer.fit()
+    if result.checkpoint is None:
+        raise RuntimeError(
+            f"Ray Train finished run {run_name!r} without a checkpoint; the training data may be "
+            "empty (check the window's feature partitions)"
+        )
+    # The checkpoint lives in storage_path, which outlives the Ray cluster.
+    directory = Path(result.checkpoint.path)
+    history = json.loads((directory / HISTORY_FILE).read_text())
+    return TrainingOutcome(
+        checkpoint_dir=directory,
+        history=history,
+        resumed_from_epoch=len(history) if resumed else 0,
+    )

@@ -1,0 +1,137 @@
+"""The training loop and batch scoring, shared by the Ray Train workers and plain-torch baselines."""
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # dense, ids, labels
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 2
+    batch_size: int = 1024
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.0
+    max_steps_per_epoch: int | None = None  # None: the whole epoch; small values make toy models
+    seed: int = 0
+    log_every_steps: int = 50
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    loss: float
+    samples: int
+    steps: int
+    seconds: float
+    wait_seconds: float  # time spent waiting for the next batch
+    curve: list[tuple[int, float]]  # (samples seen in this epoch, mean loss since last point)
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples / self.seconds if self.seconds else 0.0
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adam(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+
+
+def train_one_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: Iterable[Batch],
+    config: TrainConfig,
+    *,
+    epoch: int,
+    on_log: Callable[[str], None] | None = None,
+) -> EpochStats:
+    model.train()
+    loss_fn = nn.BCEWithLogitsLoss()
+    total_loss, samples, steps = 0.0, 0, 0
+    window_loss, window_samples = 0.0, 0
+    curve: list[tuple[int, float]] = []
+    wait = 0.0
+    start = time.perf_counter()
+    iterator: Iterator[Batch] = iter(batches)
+    while config.max_steps_per_epoch is None or steps < config.max_steps_per_epoch:
+        fetch = time.perf_counter()
+        try:
+            dense, ids, labels = next(iterator)
+        except StopIteration:
+            break
+        wait += time.perf_counter() - fetch
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(dense, ids), labels)
+        loss.backward()
+        optimizer.step()
+        n = len(labels)
+        value = float(loss.detach()) * n
+        total_loss += value
+        window_loss += value
+        samples += n
+        window_samples += n
+        steps += 1
+        if steps % config.log_every_steps == 0:
+            curve.append((samples, window_loss / window_samples))
+            window_loss, window_samples = 0.0, 0
+            if on_log is not None:
+                elapsed = time.perf_counter() - start
+                on_log(
+                    f"epoch {epoch} step {steps}: loss {curve[-1][1]:.4f}, "
+                    f"{samples / elapsed:,.0f} samples/s"
+                )
+    if window_samples:
+        curve.append((samples, window_loss / window_samples))
+    return EpochStats(
+        epoch=epoch,
+        loss=total_loss / max(samples, 1),
+        samples=samples,
+        steps=steps,
+        seconds=time.perf_counter() - start,
+        wait_seconds=wait,
+        curve=curve,
+    )
+
+
+def arrays_to_batch(dense: np.ndarray, ids: np.ndarray, labels: np.ndarray) -> Batch:
+    return (
+        torch.from_numpy(np.ascontiguousarray(dense, dtype=np.float32)),
+        torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64)),
+        torch.from_numpy(np.ascontiguousarray(labels, dtype=np.float32)),
+    )
+
+
+def in_memory_batches(
+    dense: np.ndarray, ids: np.ndarray, labels: np.ndarray, batch_size: int, seed: int
+) -> Iterator[Batch]:
+    """Shuffled mini-batches over arrays already in memory (evaluation tools and baselines)."""
+    order = np.random.default_rng(seed).permutation(len(labels))
+    for start in range(0, len(order), batch_size):
+        pick = order[start : start + batch_size]
+        yield arrays_to_batch(dense[pick], ids[pick], labels[pick])
+
+
+@torch.no_grad()
+def predict_probabilities(
+    model: nn.Module, dense: np.ndarray, ids: np.ndarray, batch_size: int = 65_536
+) -> np.ndarray:
+    model.eval()
+    out = np.empty(len(dense), dtype=np.float64)
+    for start in range(0, len(dense), batch_size):
+        stop = start + batch_size
+        logits = model(
+            torch.from_numpy(np.ascontiguousarray(dense[start:stop], dtype=np.float32)),
+            torch.from_numpy(np.ascontiguousarray(ids[start:stop], dtype=np.int64)),
+        )
+        out[start:stop] = torch.sigmoid(logits.float()).numpy()
+    return out

@@ -1,0 +1,150 @@
+"""Where raw impressions come from: the synthetic generator or files per day, chosen by config.
+
+Every source yields the canonical layout: the label as Int8 (0/1), dense columns as Float64 and
+categorical columns as String, named as the FeatureSchema says. Validation happens here, at
+ingest, so bad data fails the first asset with a message that names the partition and column.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from ml_assets.ranking.errors import DataValidationError
+from ml_assets.ranking.schema import CRITEO_CATEGORICAL, CRITEO_DENSE, LABEL, FeatureSchema
+from ml_assets.ranking.synthetic import SyntheticSpec, generate_day
+
+FILE_FORMATS = ("parquet", "csv", "criteo_tsv")
+
+
+@dataclass(frozen=True)
+class FileSourceSpec:
+    """Daily files under `path`, one per date, e.g. `{date}.parquet` -> 2026-11-02.parquet."""
+
+    path: str
+    format: str = "parquet"
+    file_pattern: str = "{date}.parquet"
+    label_column: str = LABEL
+    dense_columns: tuple[str, ...] = CRITEO_DENSE
+    categorical_columns: tuple[str, ...] = CRITEO_CATEGORICAL
+
+    def __post_init__(self):
+        if self.format not in FILE_FORMATS:
+            raise ValueError(
+                f"unknown file format {self.format!r}; choose one of {', '.join(FILE_FORMATS)}"
+            )
+
+    @property
+    def schema(self) -> FeatureSchema:
+        if self.format == "criteo_tsv":
+            return FeatureSchema()
+        return FeatureSchema(
+            dense=self.dense_columns, categorical=self.categorical_columns, label=self.label_column
+        )
+
+    def file_for(self, date: str) -> Path:
+        return Path(self.path) / self.file_pattern.format(date=date)
+
+
+def read_file_day(spec: FileSourceSpec, date: str) -> pl.DataFrame:
+    file = spec.file_for(date)
+    if not file.exists():
+        raise DataValidationError(
+            partition=date,
+            column=None,
+            problem=f"no source file {file} for this day",
+            fix=(
+                f"put the day's file at {file} (pattern {spec.file_pattern!r} under {spec.path}), "
+                "or materialize only dates that have data"
+            ),
+        )
+    schema = spec.schema
+    if spec.format == "parquet":
+        frame = pl.read_parquet(file)
+    elif spec.format == "csv":
+        frame = pl.read_csv(file, infer_schema=False)  # all String; cast below, strictly
+    else:
+        # Criteo's layout: tab-separated, no header, label, 13 integer, 26 categorical columns.
+        frame = pl.read_csv(file, separator="\t", has_header=False, infer_schema=False)
+        if frame.width != len(schema.columns):
+            raise DataValidationError(
+                partition=date,
+                column=None,
+                problem=(
+                    f"{file} has {frame.width} tab-separated columns; the Criteo layout has "
+                    f"{len(schema.columns)} (label, I1..I13, C1..C26)"
+                ),
+                fix="check the file's separator and layout, or use format 'csv' with named columns",
+            )
+        frame.columns = list(schema.columns)
+    return to_canonical(frame, schema, partition=date, origin=str(file))
+
+
+def to_canonical(
+    frame: pl.DataFrame, schema: FeatureSchema, *, partition: str, origin: str
+) -> pl.DataFrame:
+    """Check the columns and labels, then cast to the canonical types."""
+    missing = [c for c in schema.columns if c not in frame.columns]
+    if missing:
+        raise DataValidationError(
+            partition=partition,
+            column=missing[0],
+            problem=(
+                f"{origin} lacks {len(missing)} configured column(s): {', '.join(missing[:8])}"
+                f"{' ...' if len(missing) > 8 else ''}; it has {', '.join(frame.columns[:12])}"
+            ),
+            fix="rename the columns in the file, or set label/dense/categorical column names in "
+            "the source config to match it",
+        )
+    if frame.height == 0:
+        raise DataValidationError(
+            partition=partition,
+            column=None,
+            problem=f"{origin} has no rows",
+            fix="re-export the day's data; an empty day cannot be trained or evaluated on",
+        )
+    label = frame.get_column(schema.label)
+    numeric = label.cast(pl.Float64, strict=False)
+    nulls = int(label.null_count())
+    unparsable = int(numeric.null_count()) - nulls
+    if nulls or unparsable:
+        raise DataValidationError(
+            partition=partition,
+            column=schema.label,
+            problem=f"{nulls} null and {unparsable} non-numeric label(s) in {origin}",
+            fix="every impression needs a 0/1 click label; drop or repair those rows upstream",
+        )
+    bad = numeric.filter(~numeric.is_in([0.0, 1.0]))
+    if len(bad):
+        raise DataValidationError(
+            partition=partition,
+            column=schema.label,
+            problem=(
+                f"{len(bad)} label(s) outside {{0, 1}} in {origin}, "
+                f"e.g. {bad.unique().head(3).to_list()}"
+            ),
+            fix="labels must be click indicators 0 or 1; map the source's values to 0/1",
+        )
+    casts = [numeric.cast(pl.Int8).alias(schema.label)]
+    for name in schema.dense:
+        column = frame.get_column(name)
+        as_float = column.cast(pl.Float64, strict=False)
+        unparsable = int(as_float.null_count() - column.null_count())
+        if unparsable:
+            raise DataValidationError(
+                partition=partition,
+                column=name,
+                problem=f"{unparsable} non-numeric value(s) in a dense column of {origin}",
+                fix="dense features must be numbers (empty for missing); list the column under "
+                "categorical_columns if it is an id",
+            )
+        casts.append(as_float.alias(name))
+    casts += [frame.get_column(name).cast(pl.String).alias(name) for name in schema.categorical]
+    return pl.DataFrame(casts)
+
+
+def read_synthetic_day(
+    spec: SyntheticSpec, date: str, rows: int
+) -> tuple[pl.DataFrame, pl.Series]:
+    frame, truth = generate_day(spec, date, rows)
+    return to_canonical(frame, spec.schema, partition=date, origin="synthetic generator"), truth

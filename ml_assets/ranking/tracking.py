@@ -1,0 +1,58 @@
+"""MLflow records of training runs: params, per-epoch metrics, plots and the packaged model."""
+
+from pathlib import Path
+
+import mlflow
+
+from ml_assets.ranking.serving import MODEL_ARTIFACT, ClickThroughModel, code_paths, pip_requirements
+
+MODEL_NAME_IN_RUN = "model"
+
+
+def log_training_run(
+    *,
+    experiment_id: str,
+    run_name: str,
+    params: dict,
+    tags: dict,
+    history: list[dict],
+    model_dir: Path,
+    loss_curve_png: bytes,
+) -> tuple[str, str]:
+    """Create the run with everything a reviewer needs; returns (run id, model URI)."""
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+        for record in history:
+            mlflow.log_metrics(
+                {
+                    "train_loss": record["loss"],
+                    "samples_per_second": record["samples_per_second"],
+                    "data_wait_fraction": record["wait_fraction"],
+                },
+                step=record["epoch"],
+            )
+        mlflow.log_image(_png_to_array(loss_curve_png), "plots/loss_curve.png")
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME_IN_RUN,
+            python_model=ClickThroughModel(),
+            artifacts={MODEL_ARTIFACT: str(model_dir)},
+            code_paths=code_paths(),
+            pip_requirements=pip_requirements(),
+        )
+        return run.info.run_id, info.model_uri
+
+
+def log_evaluation(run_id: str, metrics: dict[str, float], plots: dict[str, bytes]) -> None:
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
+        for name, png in plots.items():
+            mlflow.log_image(_png_to_array(png), f"plots/{name}.png")
+
+
+def _png_to_array(png: bytes):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))

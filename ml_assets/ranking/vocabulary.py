@@ -1,0 +1,119 @@
+"""Per-feature vocabularies and dense statistics over a training window."""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from ml_assets.ranking.errors import DataValidationError
+from ml_assets.ranking.schema import FeatureSchema
+
+OOV_ID = 0  # id 0 of every feature is "not in the vocabulary"
+
+
+@dataclass
+class Vocabulary:
+    schema: FeatureSchema
+    values: dict[str, list[str]]  # feature -> values; a value's id is its index + 1
+    dense_mean: dict[str, float]
+    dense_std: dict[str, float]
+    train_dates: list[str]
+    holdout_dates: list[str]
+    rows: int
+    coverage: dict[str, float] = field(default_factory=dict)  # share of rows not OOV
+
+    def cardinality(self, feature: str) -> int:
+        """Embedding rows the feature needs: its values plus the OOV id."""
+        return len(self.values[feature]) + 1
+
+    def require_features(self, schema: FeatureSchema) -> None:
+        for name in schema.categorical:
+            if name not in self.values:
+                raise DataValidationError(
+                    partition=None,
+                    column=name,
+                    problem="the feature vocabulary has no entry for this categorical feature",
+                    fix="re-materialize feature_vocabulary for the current feature schema",
+                )
+        for name in schema.dense:
+            if name not in self.dense_mean:
+                raise DataValidationError(
+                    partition=None,
+                    column=name,
+                    problem="the feature vocabulary has no statistics for this dense feature",
+                    fix="re-materialize feature_vocabulary for the current feature schema",
+                )
+
+    def save(self, path: Path) -> None:
+        payload = {
+            "schema": self.schema.to_dict(),
+            "values": self.values,
+            "dense_mean": self.dense_mean,
+            "dense_std": self.dense_std,
+            "train_dates": self.train_dates,
+            "holdout_dates": self.holdout_dates,
+            "rows": self.rows,
+            "coverage": self.coverage,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(payload))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "Vocabulary":
+        payload = json.loads(Path(path).read_text())
+        return cls(
+            schema=FeatureSchema.from_dict(payload["schema"]),
+            values=payload["values"],
+            dense_mean=payload["dense_mean"],
+            dense_std=payload["dense_std"],
+            train_dates=payload["train_dates"],
+            holdout_dates=payload["holdout_dates"],
+            rows=payload["rows"],
+            coverage=payload.get("coverage", {}),
+        )
+
+
+def fit_vocabulary(
+    feature_files: list[Path],
+    schema: FeatureSchema,
+    *,
+    train_dates: list[str],
+    holdout_dates: list[str],
+    min_count: int,
+    max_size: int,
+) -> Vocabulary:
+    """Keep each categorical value seen at least `min_count` times (at most `max_size` per
+    feature, most frequent first); everything else maps to the OOV id."""
+    scan = pl.scan_parquet([str(f) for f in feature_files])
+    rows = int(scan.select(pl.len()).collect().item())
+    values: dict[str, list[str]] = {}
+    coverage: dict[str, float] = {}
+    for name in schema.categorical:
+        counts = (
+            scan.group_by(name)
+            .agg(pl.len().alias("n"))
+            .filter(pl.col("n") >= min_count)
+            .sort(["n", name], descending=[True, False])
+            .head(max_size)
+            .collect()
+        )
+        values[name] = counts.get_column(name).to_list()
+        coverage[name] = float(counts.get_column("n").sum()) / max(rows, 1)
+    stats = scan.select(
+        *[pl.col(c).mean().alias(f"{c}__mean") for c in schema.dense],
+        *[pl.col(c).std().alias(f"{c}__std") for c in schema.dense],
+    ).collect()
+    return Vocabulary(
+        schema=schema,
+        values=values,
+        dense_mean={c: float(stats[f"{c}__mean"][0] or 0.0) for c in schema.dense},
+        # A constant column would divide by zero; 1.0 leaves it centred and harmless.
+        dense_std={c: float(stats[f"{c}__std"][0] or 0.0) or 1.0 for c in schema.dense},
+        train_dates=train_dates,
+        holdout_dates=holdout_dates,
+        rows=rows,
+        coverage=coverage,
+    )

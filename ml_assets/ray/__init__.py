@@ -1,0 +1,1 @@
+"""Ray cluster code (sizing, profiles, lifecycle helpers). No Dagster here."""
