@@ -14,6 +14,11 @@ console = Console()
 DEMO_END_DATE = "2026-11-08"  # fixed, so the demo's numbers are reproducible
 
 
+@app.callback()
+def main() -> None:
+    """Ads ranking on Dagster + Ray: run and inspect."""
+
+
 @app.command()
 def demo(
     end_date: str = typer.Option(DEMO_END_DATE, help="Last holdout day (YYYY-MM-DD)."),
@@ -77,11 +82,17 @@ def _print_summary(instance, seconds: float) -> None:
     if not published:
         console.print("[red]No model has been published yet.[/red]")
         raise typer.Exit(1)
-    console.print(
-        f"\nChampion: [bold green]{published['champion_uri']}[/bold green] = "
-        f"{published['registered_model']} version {published['champion_version']} "
-        f"(this run's version {published['version']}, promoted: {published['promoted']})"
-    )
+    if published["champion_version"]:
+        console.print(
+            f"\nChampion: [bold green]{published['champion_uri']}[/bold green] = "
+            f"{published['registered_model']} version {published['champion_version']} "
+            f"(this run's version {published['version']}, promoted: {published['promoted']})"
+        )
+    else:
+        console.print(
+            f"\n[yellow]No champion yet[/yellow]: version {published['version']} did not pass "
+            f"the promotion gate:\n{published['gate']}"
+        )
     console.print(f"MLflow tracking URI: {published['mlflow_tracking_uri']}")
     table = Table(title=f"Holdout {evaluation.get('holdout_dates', '')}")
     for column in ("metric", "model", "optimum (true CTR)"):

@@ -48,6 +48,11 @@ class PipelineRequest:
         train, holdout = window_dates(self.end_date, self.train_days, self.holdout_days)
         return train + holdout
 
+    log_level: str = "INFO"
+
+    def loggers_config(self) -> dict:
+        return {"console": {"config": {"log_level": self.log_level}}}
+
     def resources_config(self) -> dict:
         config = {k: {"config": v} for k, v in self.extra_resources.items()}
         if self.source:
@@ -67,7 +72,7 @@ class PipelineRequest:
             "model_evaluation": {"config": self.evaluation},
             "published_model": {"config": self.promotion},
         }
-        return {"ops": ops, "resources": self.resources_config()}
+        return {"ops": ops, "resources": self.resources_config(), "loggers": self.loggers_config()}
 
     def fingerprint(self) -> str:
         payload = json.dumps(
@@ -101,7 +106,10 @@ def materialize_partitions(
             result = job.execute_in_process(
                 instance=instance,
                 partition_key=day,
-                run_config={"resources": request.resources_config()},
+                run_config={
+                    "resources": request.resources_config(),
+                    "loggers": request.loggers_config(),
+                },
                 raise_on_error=True,
             )
             assert result.success

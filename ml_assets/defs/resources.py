@@ -115,7 +115,8 @@ class MlflowResource(dg.ConfigurableResource):
     )
     artifact_location: str = Field(
         default="",
-        description="Artifact root for a new experiment. Empty: `$ML_ASSETS_HOME/mlartifacts`.",
+        description="Artifact root for a new experiment. Empty: the server's default, or "
+        "`$ML_ASSETS_HOME/mlartifacts` for the local SQLite store.",
     )
     experiment_name: str = Field(default="ads-ranking", description="Experiment for runs.")
     registered_model_name: str = Field(
@@ -138,5 +139,7 @@ class MlflowResource(dg.ConfigurableResource):
         experiment = client.get_experiment_by_name(self.experiment_name)
         if experiment is not None:
             return experiment.experiment_id
-        location = self.artifact_location or (environment.home() / "mlartifacts").as_uri()
+        location = self.artifact_location or None
+        if location is None and self.resolved_tracking_uri.startswith("sqlite:"):
+            location = (environment.home() / "mlartifacts").as_uri()
         return client.create_experiment(self.experiment_name, artifact_location=location)

@@ -88,7 +88,7 @@ def train_one_epoch(
                 elapsed = time.perf_counter() - start
                 on_log(
                     f"epoch {epoch} step {steps}: loss {curve[-1][1]:.4f}, "
-                    f"{samples / elapsed:,.0f} samples/s"
+                    f"{samples / elapsed:,.0f} samples/s on this worker"
                 )
     if window_samples:
         curve.append((samples, window_loss / window_samples))
@@ -107,7 +107,8 @@ def arrays_to_batch(dense: np.ndarray, ids: np.ndarray, labels: np.ndarray) -> B
     return (
         torch.from_numpy(np.ascontiguousarray(dense, dtype=np.float32)),
         torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64)),
-        torch.from_numpy(np.ascontiguousarray(labels, dtype=np.float32)),
+        # A copy: Ray Data hands out read-only label arrays, which torch refuses to wrap.
+        torch.from_numpy(np.array(labels, dtype=np.float32)),
     )
 
 

@@ -1,0 +1,70 @@
+import subprocess
+import sys
+
+import dagster as dg
+
+from ml_assets.definitions import defs
+
+ASSETS = {
+    "raw_impressions",
+    "ad_features",
+    "feature_vocabulary",
+    "ranking_model",
+    "model_evaluation",
+    "published_model",
+}
+
+
+def test_definitions_load_with_the_pipeline():
+    graph = defs.resolve_asset_graph()
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == ASSETS
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    assert checks == {
+        ("model_evaluation", "beats_base_rate"),
+        ("model_evaluation", "calibrated"),
+        ("model_evaluation", "no_leakage"),
+    }
+    assert all(graph.get_check_spec(k).blocking for k in graph.asset_check_keys)
+    assert {j.name for j in defs.resolve_all_job_defs()} >= {"daily_features", "train_and_publish"}
+    assert set(defs.resources or {}) == {"ray_cluster", "source", "storage", "mlflow_tracking"}
+
+
+def test_dependencies_follow_the_design():
+    graph = defs.resolve_asset_graph()
+
+    def parents(name):
+        return {k.to_user_string() for k in graph.get(dg.AssetKey(name)).parent_keys}
+
+    assert parents("ad_features") == {"raw_impressions"}
+    assert parents("feature_vocabulary") == {"ad_features"}
+    assert parents("ranking_model") == {"ad_features", "feature_vocabulary"}
+    assert parents("model_evaluation") == {"ranking_model"}
+    assert parents("published_model") == {"model_evaluation", "ranking_model"}
+    for name in ASSETS:
+        node = graph.get(dg.AssetKey(name))
+        assert node.description and node.group_name == "ads_ranking" and node.kinds
+    daily = {"raw_impressions", "ad_features"}
+    for name in ASSETS:
+        assert (graph.get(dg.AssetKey(name)).partitions_def is not None) == (name in daily)
+
+
+def test_code_location_loads_without_heavy_libraries():
+    """Loading the definitions must not import ray, torch, mlflow or kubernetes."""
+    code = (
+        "import sys, ml_assets.definitions; "
+        "print(','.join(m for m in ('ray', 'torch', 'mlflow', 'kubernetes') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_unknown_environment_is_refused(monkeypatch):
+    from ml_assets import environment
+
+    monkeypatch.setenv("ML_ASSETS_ENV", "staging")
+    try:
+        environment.environment()
+    except ValueError as error:
+        assert "ML_ASSETS_ENV='staging'" in str(error) and "local" in str(error)
+    else:
+        raise AssertionError("expected a ValueError")
