@@ -36,11 +36,18 @@ class TrainingConfig(dg.Config):
     max_steps_per_epoch: int = Field(
         default=0, description="Stop each epoch after this many steps; 0 runs whole epochs."
     )
+    cache_below_mb: int = Field(
+        default=2048,
+        description="Windows smaller than this (uncompressed) are read into the Ray object "
+        "store once instead of streamed every epoch; larger ones stream with flat memory.",
+    )
     max_failures: int = Field(
         default=1, description="Worker failures Ray Train recovers from (from the checkpoint)."
     )
-    shuffle_buffer_rows: int = Field(
-        default=0, description="Ray Data local shuffle buffer per worker; 0 turns it off."
+    chunk_batches: int = Field(
+        default=16,
+        description="Mini-batches per chunk read from Ray Data; rows are shuffled within a "
+        "chunk. Larger chunks cost less per row and shuffle better, and use more memory.",
     )
     seed: int = Field(default=0, description="Seed for initialisation and shuffling.")
 
@@ -125,7 +132,8 @@ def ranking_model(
         storage_path=str(storage.checkpoint_root),
         run_name=f"ranking_model-{context.run_id}",
         max_failures=config.max_failures,
-        shuffle_buffer_rows=config.shuffle_buffer_rows,
+        chunk_batches=config.chunk_batches,
+        cache_below_bytes=config.cache_below_mb * 2**20,
     )
     state = torch.load(outcome.checkpoint_dir / CHECKPOINT_FILE, weights_only=False)
     model_dir = save_model_dir(

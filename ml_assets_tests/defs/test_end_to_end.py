@@ -1,0 +1,85 @@
+"""The whole pipeline on a real Dagster instance, a real local Ray and a real MLflow server."""
+
+import dagster as dg
+import mlflow
+import numpy as np
+import polars as pl
+import pytest
+
+from ml_assets import runner
+
+pytestmark = pytest.mark.slow
+
+END = "2026-11-08"
+
+
+def request_for(mlflow_uri: str, **training) -> runner.PipelineRequest:
+    return runner.PipelineRequest(
+        end_date=END,
+        train_days=2,
+        holdout_days=1,
+        source={"rows_per_day": 30_000},
+        training={"epochs": 2, "num_workers": 2, "batch_size": 512, **training},
+        # Mechanics, not quality: a small model on 60k rows is allowed a looser calibration.
+        promotion={"calibration_low": 0.85, "calibration_high": 1.15},
+        extra_resources={"mlflow_tracking": {"tracking_uri": mlflow_uri}},
+    )
+
+
+def champion_version(client, name="ads_ctr_ranker"):
+    from ml_assets.defs.publish.assets import current_champion
+
+    return current_champion(client, name)
+
+
+def test_pipeline_publishes_a_champion_that_a_worse_model_cannot_replace(
+    instance, ml_home, mlflow_server
+):
+    request = request_for(mlflow_server)
+    ran = runner.materialize_partitions(instance, request)
+    assert ran == ["2026-11-06", "2026-11-07", "2026-11-08"]
+    assert runner.materialize_partitions(instance, request) == []  # idempotent re-run skips
+
+    result = runner.train_and_publish(instance, request)
+    assert result.success
+    evaluation = runner.latest_metadata(instance, "model_evaluation")
+    published = runner.latest_metadata(instance, "published_model")
+    training = runner.latest_metadata(instance, "ranking_model")
+    assert published["promoted"] is True and published["version"] == 1
+    assert published["champion_uri"] == "models:/ads_ctr_ranker@champion"
+    # The model learned something real, and did not beat the true probabilities.
+    assert evaluation["model_auc"] > 0.7
+    assert evaluation["model_normalized_entropy"] < 0.95
+    assert evaluation["optimum_log_loss"] < evaluation["model_log_loss"]
+    assert 0 < evaluation["gap_closed"] < 1
+    assert training["epochs"] == 2 and training["workers"] == 2
+    assert training["loss_curve"].startswith("![training loss](data:image/png;base64,")
+
+    client = mlflow.MlflowClient(mlflow_server, mlflow_server)
+    assert champion_version(client) == "1"
+    run = client.get_run(training["mlflow_run_id"])
+    assert run.data.params["epochs"] == "2"
+    assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 2
+    assert "holdout_auc" in run.data.metrics
+
+    # The registered champion scores raw impressions exactly as evaluation did.
+    mlflow.set_tracking_uri(mlflow_server)
+    scorer = mlflow.pyfunc.load_model("models:/ads_ctr_ranker@champion")
+    raw = pl.read_parquet(ml_home / "storage/raw_impressions" / f"date={END}/impressions.parquet")
+    served = np.asarray(scorer.predict(raw.head(500).to_pandas()))
+    predictions = pl.read_parquet(
+        next((ml_home / "storage/model_evaluation").glob("*/predictions.parquet"))
+    )
+    np.testing.assert_allclose(served, predictions["probability"].head(500).to_numpy(), rtol=1e-5)
+
+    # A deliberately worse challenger (one optimizer step) is stopped by the blocking checks.
+    worse = runner.train_and_publish(
+        instance, request_for(mlflow_server, epochs=1, max_steps_per_epoch=1),
+        raise_on_error=False,
+    )
+    assert not worse.success
+    checks = worse.get_asset_check_evaluations()
+    assert any(not c.passed for c in checks)
+    assert champion_version(client) == "1"
+    assert [v.version for v in client.search_model_versions("name='ads_ctr_ranker'")] == ["1"]
+    assert runner.latest_metadata(instance, "published_model")["version"] == 1
