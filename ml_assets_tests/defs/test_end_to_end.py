@@ -60,7 +60,7 @@ def test_pipeline_publishes_a_champion_that_a_worse_model_cannot_replace(
     run = client.get_run(training["mlflow_run_id"])
     assert run.data.params["epochs"] == "2"
     assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 2
-    assert "holdout_auc" in run.data.metrics
+    assert "holdout_model_auc" in run.data.metrics and "holdout_optimum_auc" in run.data.metrics
 
     # The registered champion scores raw impressions exactly as evaluation did.
     mlflow.set_tracking_uri(mlflow_server)
