@@ -38,8 +38,14 @@ def main() -> None:
         }
         command = [str(Path(sys.executable).parent / "ml-assets"), "demo", *demo_args]
         started = time.perf_counter()
-        process = subprocess.Popen(command, env=env, cwd=directory, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=directory,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         watched = psutil.Process(process.pid)
         peak = 0
         while process.poll() is None:

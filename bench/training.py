@@ -39,8 +39,12 @@ def prepare(directory: Path, rows: int):
         transform(raw, spec.schema).write_parquet(path)
         feature_files.append(path)
     vocabulary = fit_vocabulary(
-        feature_files, spec.schema, train_dates=list(DAYS), holdout_dates=[],
-        min_count=3, max_size=100_000,
+        feature_files,
+        spec.schema,
+        train_dates=list(DAYS),
+        holdout_dates=[],
+        min_count=3,
+        max_size=100_000,
     )
     encoded = []
     for path in feature_files:
@@ -68,8 +72,13 @@ def plain_torch(schema, files, model_config, train_config, threads) -> dict:
     for epoch in range(train_config.epochs):
         batches = in_memory_batches(dense, ids, labels, train_config.batch_size, seed=epoch)
         stats = train_one_epoch(model, optimizer, batches, train_config, epoch=epoch)
-        epochs.append({"samples_per_second": stats.samples_per_second, "loss": stats.loss,
-                       "wait_fraction": stats.wait_seconds / stats.seconds})
+        epochs.append(
+            {
+                "samples_per_second": stats.samples_per_second,
+                "loss": stats.loss,
+                "wait_fraction": stats.wait_seconds / stats.seconds,
+            }
+        )
     return {"epochs": epochs, "wall_seconds": time.perf_counter() - started}
 
 
@@ -82,9 +91,15 @@ def ray_train(schema, files, model_config, train_config, plan, storage: Path) ->
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     try:
         outcome = fit_distributed(
-            files, model_config=model_config, train_config=train_config, plan=plan,
-            dense=schema.dense, categorical=schema.categorical, label=schema.label,
-            storage_path=str(storage), run_name=f"bench-{plan.num_workers}",
+            files,
+            model_config=model_config,
+            train_config=train_config,
+            plan=plan,
+            dense=schema.dense,
+            categorical=schema.categorical,
+            label=schema.label,
+            storage_path=str(storage),
+            run_name=f"bench-{plan.num_workers}",
         )
     finally:
         ray.shutdown()
@@ -115,14 +130,17 @@ def main() -> None:
         results = {}
         # Plain runs bracket the Ray runs, so a change in machine load shows up as a gap
         # between the two plain figures rather than as a silently skewed ratio.
-        results["plain_1x{}_before".format(cores)] = plain_torch(
-            schema, files, model_config, train_config, cores)
+        results[f"plain_1x{cores}_before"] = plain_torch(
+            schema, files, model_config, train_config, cores
+        )
         for workers in (1, 2):
             plan = WorkerPlan(workers, cores / 2 / workers, max(1, cores // workers), False)
             results[f"ray_{workers}x{plan.threads_per_worker}"] = ray_train(
-                schema, files, model_config, train_config, plan, Path(directory) / "ckpt")
-        results["plain_1x{}_after".format(cores)] = plain_torch(
-            schema, files, model_config, train_config, cores)
+                schema, files, model_config, train_config, plan, Path(directory) / "ckpt"
+            )
+        results[f"plain_1x{cores}_after"] = plain_torch(
+            schema, files, model_config, train_config, cores
+        )
     plain = np.mean([steady(v) for k, v in results.items() if k.startswith("plain")])
     summary = {}
     for name, result in results.items():
@@ -140,11 +158,20 @@ def main() -> None:
         )
     best_ray = max(v["ratio_to_plain"] for k, v in summary.items() if k.startswith("ray"))
     print(f"best Ray path / plain torch = {best_ray:.2f} (goal >= 0.9)")
-    write_result("training", {
-        "rows": args.rows, "epochs": args.epochs, "batch_size": train_config.batch_size,
-        "cores": cores, "runs": results, "summary": summary,
-        "best_ray_ratio": best_ray, "goal": ">= 0.9", "goal_met": bool(best_ray >= 0.9),
-    })
+    write_result(
+        "training",
+        {
+            "rows": args.rows,
+            "epochs": args.epochs,
+            "batch_size": train_config.batch_size,
+            "cores": cores,
+            "runs": results,
+            "summary": summary,
+            "best_ray_ratio": best_ray,
+            "goal": ">= 0.9",
+            "goal_met": bool(best_ray >= 0.9),
+        },
+    )
 
 
 if __name__ == "__main__":

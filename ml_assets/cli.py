@@ -22,7 +22,7 @@ def main() -> None:
 @app.command()
 def demo(
     end_date: str = typer.Option(DEMO_END_DATE, help="Last holdout day (YYYY-MM-DD)."),
-    train_days: int = typer.Option(5, min=1, help="Training days before the holdout."),
+    train_days: int = typer.Option(7, min=1, help="Training days before the holdout."),
     holdout_days: int = typer.Option(1, min=1, help="Held-out days after training."),
     rows_per_day: int = typer.Option(100_000, min=1000, help="Synthetic impressions per day."),
     epochs: int = typer.Option(3, min=1, help="Training epochs."),
@@ -52,8 +52,11 @@ def demo(
     started = time.perf_counter()
     days = request.dates()
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=console,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
     ) as progress:
         task = progress.add_task("raw_impressions + ad_features", total=len(days))
 

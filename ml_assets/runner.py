@@ -76,8 +76,15 @@ class PipelineRequest:
 
     def fingerprint(self) -> str:
         payload = json.dumps(
-            [self.end_date, self.train_days, self.holdout_days, self.source, self.training,
-             self.evaluation, self.promotion],
+            [
+                self.end_date,
+                self.train_days,
+                self.holdout_days,
+                self.source,
+                self.training,
+                self.evaluation,
+                self.promotion,
+            ],
             sort_keys=True,
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -94,8 +101,8 @@ def materialize_partitions(
 
     Days already materialized are skipped unless `force`: re-running is idempotent anyway.
     """
-    from ml_assets.defs.features.assets import ad_features
     from ml_assets.definitions import defs
+    from ml_assets.defs.features.assets import ad_features
 
     job = defs.resolve_job_def("daily_features")
     done = set() if force else instance.get_materialized_partitions(ad_features.key)

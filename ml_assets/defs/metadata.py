@@ -15,9 +15,7 @@ def png_markdown(png: bytes, title: str) -> dg.MetadataValue:
 
 def table_markdown(rows: list[dict], columns: list[str]) -> dg.MetadataValue:
     header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    body = "".join(
-        "| " + " | ".join(_cell(row.get(c)) for c in columns) + " |\n" for row in rows
-    )
+    body = "".join("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |\n" for row in rows)
     return dg.MetadataValue.md(header + body)
 
 

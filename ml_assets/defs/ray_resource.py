@@ -35,7 +35,8 @@ class LocalRayCluster(LocalRay):
     def name(self) -> str:
         return "local-ray"
 
-    def connect(self, context: Any):
+    # No tenacity retry as in the base class: a local start that fails will not heal on retry.
+    def connect(self, context: Any):  # pyright: ignore[reportIncompatibleVariableOverride]
         import ray
 
         if ray.is_initialized():

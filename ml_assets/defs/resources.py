@@ -94,7 +94,7 @@ class ImpressionSource(dg.ConfigurableResource):
         )
 
     @property
-    def schema(self) -> FeatureSchema:
+    def feature_schema(self) -> FeatureSchema:
         return self.synthetic_spec().schema if self.is_synthetic else self.file_spec().schema
 
     def read_day(self, date: str) -> tuple[pl.DataFrame, pl.Series | None]:

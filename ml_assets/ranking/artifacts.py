@@ -52,7 +52,9 @@ class LoadedModel:
         """Click probabilities for rows in the `ad_features` layout."""
         schema = self.vocabulary.schema
         encoded = encode(features, self.vocabulary)
-        columns = {c: encoded.get_column(c).to_numpy() for c in (*schema.dense, *schema.categorical)}
+        columns = {
+            c: encoded.get_column(c).to_numpy() for c in (*schema.dense, *schema.categorical)
+        }
         dense, ids = to_arrays(columns, schema.dense, schema.categorical)
         return predict_probabilities(self.model, dense, ids)
 

@@ -5,14 +5,23 @@ Imports Ray, never Dagster; the training asset calls `fit_distributed` on a conn
 
 import json
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
+from torch import nn
 
 from ml_assets.ranking.encoding import to_arrays
-from ml_assets.ranking.loop import TrainConfig, arrays_to_batch, make_optimizer, train_one_epoch
+from ml_assets.ranking.loop import (
+    Batch,
+    TrainConfig,
+    arrays_to_batch,
+    make_optimizer,
+    train_one_epoch,
+)
 from ml_assets.ranking.model import DCNv2, ModelConfig
 from ml_assets.ray.scaling import WorkerPlan
 
@@ -53,10 +62,11 @@ def _worker_loop(config: dict) -> None:
     model = ray.train.torch.prepare_model(model)
     device = ray.train.torch.get_device()
     shard = ray.train.get_dataset_shard("train")
+    assert shard is not None, "the trainer was given no 'train' dataset"
     dense_cols, cat_cols = tuple(config["dense"]), tuple(config["categorical"])
     label = config["label"]
 
-    def batches(epoch: int):
+    def batches(epoch: int) -> Iterator[Batch]:
         # Ray Data hands over large chunks (its per-batch cost is then paid once per chunk);
         # the loop slices them into shuffled mini-batches itself.
         rng = np.random.default_rng([train.seed, epoch, rank])
@@ -65,13 +75,14 @@ def _worker_loop(config: dict) -> None:
             batch_format="numpy",
             prefetch_batches=2,
         ):
-            dense, ids = to_arrays(chunk, dense_cols, cat_cols)
-            labels = chunk[label]
+            columns = cast(dict[str, np.ndarray], chunk)
+            dense, ids = to_arrays(columns, dense_cols, cat_cols)
+            labels = columns[label]
             order = rng.permutation(len(labels))
             for start in range(0, len(order), train.batch_size):
                 pick = order[start : start + train.batch_size]
-                tensors = arrays_to_batch(dense[pick], ids[pick], labels[pick])
-                yield tuple(t.to(device, non_blocking=True) for t in tensors)
+                d, i, y = arrays_to_batch(dense[pick], ids[pick], labels[pick])
+                yield d.to(device), i.to(device), y.to(device)
 
     def log(message: str) -> None:
         if rank == 0:
@@ -95,7 +106,7 @@ def _worker_loop(config: dict) -> None:
         with tempfile.TemporaryDirectory() as directory:
             checkpoint = None
             if rank == 0:
-                unwrapped = model.module if hasattr(model, "module") else model
+                unwrapped = cast(nn.Module, getattr(model, "module", model))
                 torch.save(
                     {
                         "model": unwrapped.state_dict(),

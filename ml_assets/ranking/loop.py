@@ -1,4 +1,4 @@
-"""The training loop and batch scoring, shared by the Ray Train workers and plain-torch baselines."""
+"""The training loop and batch scoring, shared by Ray Train workers and plain-torch baselines."""
 
 import time
 from collections.abc import Callable, Iterable, Iterator

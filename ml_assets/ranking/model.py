@@ -44,6 +44,8 @@ class CrossLayer(nn.Module):
 
 
 class DCNv2(nn.Module):
+    offsets: torch.Tensor  # per-feature start rows in the shared embedding table
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config

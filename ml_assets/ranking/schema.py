@@ -22,7 +22,11 @@ class FeatureSchema:
         return (self.label, *self.dense, *self.categorical)
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "dense": list(self.dense), "categorical": list(self.categorical)}
+        return {
+            "label": self.label,
+            "dense": list(self.dense),
+            "categorical": list(self.categorical),
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "FeatureSchema":

@@ -2,22 +2,22 @@
 
 from pathlib import Path
 
-import mlflow.pyfunc
 import pandas as pd
 import polars as pl
+from mlflow.pyfunc.model import PythonModel
 
 from ml_assets.ranking.artifacts import LoadedModel
 
 MODEL_ARTIFACT = "model_dir"
 
 
-class ClickThroughModel(mlflow.pyfunc.PythonModel):
+class ClickThroughModel(PythonModel):
     """Packages weights + vocabulary, so the registry version alone scores new impressions."""
 
     def load_context(self, context):
         self._loaded = LoadedModel.load(Path(context.artifacts[MODEL_ARTIFACT]))
 
-    def predict(self, context, model_input: pd.DataFrame, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params=None):  # pyright: ignore[reportIncompatibleMethodOverride]
         return self._loaded.predict_raw(pl.from_pandas(model_input))
 
 

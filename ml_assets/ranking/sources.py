@@ -143,8 +143,6 @@ def to_canonical(
     return pl.DataFrame(casts)
 
 
-def read_synthetic_day(
-    spec: SyntheticSpec, date: str, rows: int
-) -> tuple[pl.DataFrame, pl.Series]:
+def read_synthetic_day(spec: SyntheticSpec, date: str, rows: int) -> tuple[pl.DataFrame, pl.Series]:
     frame, truth = generate_day(spec, date, rows)
     return to_canonical(frame, spec.schema, partition=date, origin="synthetic generator"), truth

@@ -110,7 +110,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def _sample(world: _World, rng: np.random.Generator, rows: int):
-    """Draw ids and dense values; return (ids per feature, dense matrix with NaN, logit sans bias)."""
+    """Draw ids and dense values: (ids per feature, dense matrix with NaN, logit without bias)."""
     logit = np.zeros(rows)
     ids = []
     for f, cdf in enumerate(world.id_cdfs):

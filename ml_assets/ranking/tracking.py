@@ -4,7 +4,12 @@ from pathlib import Path
 
 import mlflow
 
-from ml_assets.ranking.serving import MODEL_ARTIFACT, ClickThroughModel, code_paths, pip_requirements
+from ml_assets.ranking.serving import (
+    MODEL_ARTIFACT,
+    ClickThroughModel,
+    code_paths,
+    pip_requirements,
+)
 
 MODEL_NAME_IN_RUN = "model"
 

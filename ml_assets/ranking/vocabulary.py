@@ -62,7 +62,7 @@ class Vocabulary:
         tmp.replace(path)
 
     @classmethod
-    def load(cls, path: Path) -> "Vocabulary":
+    def load(cls, path: Path | str) -> "Vocabulary":
         payload = json.loads(Path(path).read_text())
         return cls(
             schema=FeatureSchema.from_dict(payload["schema"]),

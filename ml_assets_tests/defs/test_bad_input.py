@@ -86,8 +86,13 @@ def test_window_with_missing_features_fails_vocabulary_with_the_dates(tmp_path, 
         selection=[feature_vocabulary],
         resources=resources,
         instance=instance,
-        run_config={"ops": {"feature_vocabulary": {"config": {
-            "end_date": DAY2, "train_days": 1, "holdout_days": 1}}}},
+        run_config={
+            "ops": {
+                "feature_vocabulary": {
+                    "config": {"end_date": DAY2, "train_days": 1, "holdout_days": 1}
+                }
+            }
+        },
         raise_on_error=False,
     )
     error = step_error(result)
@@ -99,10 +104,16 @@ def test_vocabulary_defaults_to_the_latest_materialized_day(tmp_path, instance):
     storage = StorageResource(base_path=str(tmp_path / "storage"))
     resources = {"source": ImpressionSource(rows_per_day=2000), "storage": storage}
     for day in (DAY1, DAY2):
-        dg.materialize([raw_impressions, ad_features], partition_key=day, resources=resources,
-                       instance=instance)
+        dg.materialize(
+            [raw_impressions, ad_features],
+            partition_key=day,
+            resources=resources,
+            instance=instance,
+        )
     result = dg.materialize(
-        [feature_vocabulary], selection=[feature_vocabulary], resources=resources,
+        [feature_vocabulary],
+        selection=[feature_vocabulary],
+        resources=resources,
         instance=instance,
         run_config={"ops": {"feature_vocabulary": {"config": {"train_days": 1}}}},
     )

@@ -1,6 +1,5 @@
 """The whole pipeline on a real Dagster instance, a real local Ray and a real MLflow server."""
 
-import dagster as dg
 import mlflow
 import numpy as np
 import polars as pl
@@ -74,7 +73,8 @@ def test_pipeline_publishes_a_champion_that_a_worse_model_cannot_replace(
 
     # A deliberately worse challenger (one optimizer step) is stopped by the blocking checks.
     worse = runner.train_and_publish(
-        instance, request_for(mlflow_server, epochs=1, max_steps_per_epoch=1),
+        instance,
+        request_for(mlflow_server, epochs=1, max_steps_per_epoch=1),
         raise_on_error=False,
     )
     assert not worse.success

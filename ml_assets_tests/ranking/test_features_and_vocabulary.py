@@ -45,17 +45,20 @@ def test_vocabulary_keeps_frequent_values_most_frequent_first(tmp_path):
     assert vocabulary.cardinality("ad") == 3  # plus the out-of-vocabulary id 0
     assert vocabulary.rows == 8
     assert vocabulary.coverage["ad"] == pytest.approx(6 / 8)
-    capped = fit_vocabulary(files, SCHEMA, train_dates=[], holdout_dates=[], min_count=1,
-                            max_size=1)
+    capped = fit_vocabulary(
+        files, SCHEMA, train_dates=[], holdout_dates=[], min_count=1, max_size=1
+    )
     assert capped.values["ad"] == ["a"]
 
 
 def test_encode_maps_unknown_values_to_zero_and_standardizes(tmp_path):
     files = write_days(tmp_path, [["a", "a", "b", "b"]])
-    vocabulary = fit_vocabulary(files, SCHEMA, train_dates=[], holdout_dates=[], min_count=1,
-                                max_size=10)
-    encoded = encode(pl.DataFrame({"y": [0.0, 1.0], "n": [1.5, 3.0], "ad": ["b", "new"]}),
-                     vocabulary)
+    vocabulary = fit_vocabulary(
+        files, SCHEMA, train_dates=[], holdout_dates=[], min_count=1, max_size=10
+    )
+    encoded = encode(
+        pl.DataFrame({"y": [0.0, 1.0], "n": [1.5, 3.0], "ad": ["b", "new"]}), vocabulary
+    )
     assert encoded["ad"].to_list() == [2, 0]
     assert encoded["ad"].dtype == pl.Int32
     assert encoded["n"][0] == pytest.approx(0.0)  # the mean of 0,1,2,3
@@ -63,8 +66,9 @@ def test_encode_maps_unknown_values_to_zero_and_standardizes(tmp_path):
 
 def test_vocabulary_round_trip_and_missing_feature(tmp_path):
     files = write_days(tmp_path, [["a", "b"]])
-    vocabulary = fit_vocabulary(files, SCHEMA, train_dates=["x"], holdout_dates=["y"],
-                                min_count=1, max_size=10)
+    vocabulary = fit_vocabulary(
+        files, SCHEMA, train_dates=["x"], holdout_dates=["y"], min_count=1, max_size=10
+    )
     vocabulary.save(tmp_path / "v.json")
     loaded = Vocabulary.load(tmp_path / "v.json")
     assert loaded.values == vocabulary.values and loaded.holdout_dates == ["y"]

@@ -34,13 +34,17 @@ def test_forward_shapes_and_config_round_trip():
 def test_one_epoch_learns_the_toy_problem():
     dense, ids, labels = toy_problem()
     torch.manual_seed(0)
-    model = DCNv2(ModelConfig(cardinalities=(50, 5), dense_features=3, embedding_dim=4,
-                              deep_layers=(32,)))
+    model = DCNv2(
+        ModelConfig(cardinalities=(50, 5), dense_features=3, embedding_dim=4, deep_layers=(32,))
+    )
     config = TrainConfig(epochs=1, batch_size=256, learning_rate=1e-2, log_every_steps=10)
     before = m.log_loss(labels, predict_probabilities(model, dense, ids))
     stats = train_one_epoch(
-        model, make_optimizer(model, config), in_memory_batches(dense, ids, labels, 256, 0),
-        config, epoch=0,
+        model,
+        make_optimizer(model, config),
+        in_memory_batches(dense, ids, labels, 256, 0),
+        config,
+        epoch=0,
     )
     after = m.log_loss(labels, predict_probabilities(model, dense, ids))
     assert stats.samples == len(labels) and stats.steps == -(-len(labels) // 256)
@@ -53,8 +57,13 @@ def test_max_steps_stops_the_epoch_early():
     dense, ids, labels = toy_problem(rows=5000)
     model = DCNv2(ModelConfig(cardinalities=(50, 5), dense_features=3, embedding_dim=4))
     config = TrainConfig(batch_size=100, max_steps_per_epoch=3)
-    stats = train_one_epoch(model, make_optimizer(model, config),
-                            in_memory_batches(dense, ids, labels, 100, 0), config, epoch=0)
+    stats = train_one_epoch(
+        model,
+        make_optimizer(model, config),
+        in_memory_batches(dense, ids, labels, 100, 0),
+        config,
+        epoch=0,
+    )
     assert stats.steps == 3 and stats.samples == 300
 
 

@@ -77,9 +77,7 @@ def model_evaluation(
     truth = None
     if all(f.exists() for f in truth_files):
         truth = np.concatenate([pl.read_parquet(f).to_series().to_numpy() for f in truth_files])
-    report = evaluate(
-        labels, probabilities, features.get_column(slice_feature).to_numpy(), truth
-    )
+    report = evaluate(labels, probabilities, features.get_column(slice_feature).to_numpy(), truth)
     predictions = storage.run_dir("model_evaluation", context.run_id) / PREDICTIONS_FILE
     write_parquet_atomically(
         pl.DataFrame({"label": labels, "probability": probabilities}), predictions
@@ -159,4 +157,3 @@ def no_leakage(model_evaluation: dict) -> dg.AssetCheckResult:
         f"log-loss difference to the optimum: z = {z:.2f} (alarm below {limit})",
         leakage_z=z,
     )
-

@@ -38,7 +38,7 @@ def ad_features(
     from ml_assets.ranking.errors import DataValidationError
     from ml_assets.ranking.features import transform
 
-    schema = source.schema
+    schema = source.feature_schema
     rows = 0
     started = time.perf_counter()
     for date in context.partition_keys:
@@ -113,7 +113,7 @@ def feature_vocabulary(
     started = time.perf_counter()
     vocabulary = fit_vocabulary(
         [files[d] for d in train_dates],
-        source.schema,
+        source.feature_schema,
         train_dates=train_dates,
         holdout_dates=holdout_dates,
         min_count=config.min_count,

@@ -39,7 +39,7 @@ def raw_impressions(
         elif (directory / TRUTH_FILE).exists():
             (directory / TRUTH_FILE).unlink()  # a stale truth file would mislabel real data
         rows += frame.height
-        clicks += int(frame.get_column(source.schema.label).sum())
+        clicks += int(frame.get_column(source.feature_schema.label).sum())
         context.log.info(f"{date}: {frame.height:,} impressions ingested from {source.kind}")
     seconds = time.perf_counter() - started
     return dg.MaterializeResult(

@@ -52,7 +52,10 @@ def published_model(
     version = mlflow.register_model(
         ranking_model["model_uri"],
         name,
-        tags={"dagster.run_id": context.run_id, "train_dates": str(model_evaluation["train_dates"])},
+        tags={
+            "dagster.run_id": context.run_id,
+            "train_dates": str(model_evaluation["train_dates"]),
+        },
     ).version
     client.set_registered_model_alias(name, CHALLENGER, version)
     context.log.info(f"registered {name} version {version} as {CHALLENGER}")

@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_ray import RayResource
 from pydantic import Field
 
-from ml_assets.defs.features.assets import ad_features, feature_vocabulary, features_file
+from ml_assets.defs.features.assets import ad_features, features_file
 from ml_assets.defs.metadata import GROUP, png_markdown
 from ml_assets.defs.resources import (
     ImpressionSource,
@@ -87,7 +87,7 @@ def ranking_model(
 
     started = time.perf_counter()
     vocabulary = Vocabulary.load(feature_vocabulary)
-    schema = source.schema
+    schema = source.feature_schema
     vocabulary.require_features(schema)
 
     # Encode once per day with polars; Ray Data then streams plain numeric columns.
