@@ -46,6 +46,8 @@ def _worker_loop(config: dict) -> None:
     torch.manual_seed(train.seed)
     context = ray.train.get_context()
     rank = context.get_world_rank()
+    # batch_size is the global batch: N workers see the same optimization as one process.
+    worker_batch = max(1, train.batch_size // context.get_world_size())
     model = DCNv2(model_config)
     optimizer = make_optimizer(model, train)
     history: list[dict] = []
@@ -71,7 +73,7 @@ def _worker_loop(config: dict) -> None:
         # the loop slices them into shuffled mini-batches itself.
         rng = np.random.default_rng([train.seed, epoch, rank])
         for chunk in shard.iter_batches(
-            batch_size=train.batch_size * config["chunk_batches"],
+            batch_size=worker_batch * config["chunk_batches"],
             batch_format="numpy",
             prefetch_batches=2,
         ):
@@ -79,8 +81,8 @@ def _worker_loop(config: dict) -> None:
             dense, ids = to_arrays(columns, dense_cols, cat_cols)
             labels = columns[label]
             order = rng.permutation(len(labels))
-            for start in range(0, len(order), train.batch_size):
-                pick = order[start : start + train.batch_size]
+            for start in range(0, len(order), worker_batch):
+                pick = order[start : start + worker_batch]
                 d, i, y = arrays_to_batch(dense[pick], ids[pick], labels[pick])
                 yield d.to(device), i.to(device), y.to(device)
 

@@ -83,7 +83,9 @@ class VocabularyConfig(dg.Config):
     train_days: int = Field(default=7, description="Days of training data before the holdout.")
     holdout_days: int = Field(default=1, description="Days after training held out for eval.")
     min_count: int = Field(
-        default=3, description="A categorical value needs this many rows to get its own id."
+        default=10,
+        description="A categorical value needs this many rows to get its own id; rarer ones "
+        "share the out-of-vocabulary id (fewer rare ids, less overfitting).",
     )
     max_size: int = Field(default=100_000, description="At most this many ids per feature.")
 

@@ -20,7 +20,9 @@ from ml_assets.defs.resources import (
 
 class TrainingConfig(dg.Config):
     epochs: int = Field(default=3, description="Passes over the training window.")
-    batch_size: int = Field(default=1024, description="Rows per optimizer step per worker.")
+    batch_size: int = Field(
+        default=1024, description="Rows per optimizer step, over all workers together."
+    )
     learning_rate: float = Field(default=2e-3, description="Adam learning rate.")
     embedding_dim: int = Field(default=8, description="Embedding width per categorical feature.")
     cross_layers: int = Field(default=2, description="Cross-network layers (DCN-v2).")
