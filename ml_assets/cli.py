@@ -24,7 +24,7 @@ def demo(
     end_date: str = typer.Option(DEMO_END_DATE, help="Last holdout day (YYYY-MM-DD)."),
     train_days: int = typer.Option(7, min=1, help="Training days before the holdout."),
     holdout_days: int = typer.Option(1, min=1, help="Held-out days after training."),
-    rows_per_day: int = typer.Option(100_000, min=1000, help="Synthetic impressions per day."),
+    rows_per_day: int = typer.Option(150_000, min=1000, help="Synthetic impressions per day."),
     epochs: int = typer.Option(3, min=1, help="Training epochs."),
     workers: int = typer.Option(2, min=1, help="Ray Train workers."),
     force: bool = typer.Option(False, help="Re-run days and training even if already done."),

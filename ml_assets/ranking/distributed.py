@@ -161,6 +161,9 @@ def fit_distributed(
     dataset = ray.data.read_parquet(train_files)
     if in_memory_bytes(train_files) < cache_below_bytes:
         dataset = dataset.materialize()
+    # Days arrive as blocks in date order; a new block order each epoch, plus the shuffle inside
+    # each chunk in the worker loop, keeps the last day from dominating the final weights.
+    dataset = dataset.randomize_block_order()
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={
