@@ -120,3 +120,47 @@ def test_vocabulary_defaults_to_the_latest_materialized_day(tmp_path, instance):
     vocabulary = json.loads(open(result.output_for_node("feature_vocabulary")).read())
     assert vocabulary["train_dates"] == [DAY1] and vocabulary["holdout_dates"] == [DAY2]
     assert set(vocabulary["values"]) == {f"C{i}" for i in range(1, 27)}
+
+
+@pytest.mark.slow
+def test_vocabulary_lacking_a_feature_fails_training_by_name(tmp_path, instance, ml_home):
+    """A real local Ray starts for the step; the step fails on the vocabulary before training."""
+    from ml_assets.defs.ray_resource import LocalRayCluster
+    from ml_assets.defs.resources import MlflowResource
+    from ml_assets.defs.training.assets import ranking_model
+
+    storage = StorageResource(base_path=str(tmp_path / "storage"))
+    resources = {
+        "source": ImpressionSource(rows_per_day=2000),
+        "storage": storage,
+        "ray_cluster": LocalRayCluster(num_cpus=2),
+        "mlflow_tracking": MlflowResource(),
+    }
+    for day in (DAY1, DAY2):
+        dg.materialize(
+            [raw_impressions, ad_features],
+            partition_key=day,
+            resources=resources,
+            instance=instance,
+        )
+    result = dg.materialize(
+        [feature_vocabulary],
+        resources=resources,
+        instance=instance,
+        run_config={"ops": {"feature_vocabulary": {"config": {"train_days": 1}}}},
+    )
+    path = result.output_for_node("feature_vocabulary")
+    vocabulary = json.loads(open(path).read())
+    del vocabulary["values"]["C3"]
+    open(path, "w").write(json.dumps(vocabulary))
+
+    failed = dg.materialize(
+        [feature_vocabulary, ranking_model],
+        selection=[ranking_model],
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+    )
+    error = step_error(failed)
+    assert "column 'C3'" in error and "re-materialize feature_vocabulary" in error
+    assert not list((tmp_path / "storage").glob("ranking_model/*"))  # no model was written
