@@ -100,9 +100,8 @@ def test_window_with_missing_features_fails_vocabulary_with_the_dates(tmp_path, 
     assert f"ml-assets run --from {DAY2} --to {DAY2}" in error
 
 
-def test_vocabulary_defaults_to_the_latest_materialized_day(tmp_path, instance):
-    storage = StorageResource(base_path=str(tmp_path / "storage"))
-    resources = {"source": ImpressionSource(rows_per_day=2000), "storage": storage}
+def vocabulary_over_two_days(instance, resources) -> str:
+    """Features for DAY1 and DAY2, then a vocabulary training on DAY1 with DAY2 held out."""
     for day in (DAY1, DAY2):
         dg.materialize(
             [raw_impressions, ad_features],
@@ -112,12 +111,18 @@ def test_vocabulary_defaults_to_the_latest_materialized_day(tmp_path, instance):
         )
     result = dg.materialize(
         [feature_vocabulary],
-        selection=[feature_vocabulary],
         resources=resources,
         instance=instance,
         run_config={"ops": {"feature_vocabulary": {"config": {"train_days": 1}}}},
     )
-    vocabulary = json.loads(open(result.output_for_node("feature_vocabulary")).read())
+    return result.output_for_node("feature_vocabulary")
+
+
+def test_vocabulary_defaults_to_the_latest_materialized_day(tmp_path, instance):
+    storage = StorageResource(base_path=str(tmp_path / "storage"))
+    resources = {"source": ImpressionSource(rows_per_day=2000), "storage": storage}
+    path = vocabulary_over_two_days(instance, resources)
+    vocabulary = json.loads(open(path).read())
     assert vocabulary["train_dates"] == [DAY1] and vocabulary["holdout_dates"] == [DAY2]
     assert set(vocabulary["values"]) == {f"C{i}" for i in range(1, 27)}
 
@@ -136,20 +141,7 @@ def test_vocabulary_lacking_a_feature_fails_training_by_name(tmp_path, instance,
         "ray_cluster": LocalRayCluster(num_cpus=2),
         "mlflow_tracking": MlflowResource(),
     }
-    for day in (DAY1, DAY2):
-        dg.materialize(
-            [raw_impressions, ad_features],
-            partition_key=day,
-            resources=resources,
-            instance=instance,
-        )
-    result = dg.materialize(
-        [feature_vocabulary],
-        resources=resources,
-        instance=instance,
-        run_config={"ops": {"feature_vocabulary": {"config": {"train_days": 1}}}},
-    )
-    path = result.output_for_node("feature_vocabulary")
+    path = vocabulary_over_two_days(instance, resources)
     vocabulary = json.loads(open(path).read())
     del vocabulary["values"]["C3"]
     open(path, "w").write(json.dumps(vocabulary))
