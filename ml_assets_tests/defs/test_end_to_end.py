@@ -3,7 +3,9 @@
 import mlflow
 import numpy as np
 import polars as pl
+import psutil
 import pytest
+import ray
 
 from ml_assets import runner
 
@@ -83,3 +85,17 @@ def test_pipeline_publishes_a_champion_that_a_worse_model_cannot_replace(
     assert champion_version(client) == "1"
     assert [v.version for v in client.search_model_versions("name='ads_ctr_ranker'")] == ["1"]
     assert runner.latest_metadata(instance, "published_model")["version"] == 1
+
+    # Each step's embedded Ray was stopped with the step, on success and on failure alike.
+    assert not ray.is_initialized()
+    assert ray_processes() == []
+
+
+def ray_processes() -> list[str]:
+    """Ray's per-cluster daemons (GCS server, raylet) still running on this host."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if "gcs_server" in command or "/raylet" in command:
+            found.append(command[:120])
+    return found
