@@ -41,14 +41,13 @@ class PipelineRequest:
     evaluation: dict = field(default_factory=dict)  # EvaluationConfig
     promotion: dict = field(default_factory=dict)  # PromotionConfig
     extra_resources: dict = field(default_factory=dict)  # resource key -> config
+    log_level: str = "INFO"  # Dagster console log level of the runs
 
     def dates(self) -> list[str]:
         from ml_assets.defs.window import window_dates
 
         train, holdout = window_dates(self.end_date, self.train_days, self.holdout_days)
         return train + holdout
-
-    log_level: str = "INFO"
 
     def loggers_config(self) -> dict:
         return {"console": {"config": {"log_level": self.log_level}}}

@@ -18,7 +18,7 @@ from ml_assets.ranking.encoding import to_arrays
 from ml_assets.ranking.loop import (
     Batch,
     TrainConfig,
-    arrays_to_batch,
+    in_memory_batches,
     make_optimizer,
     train_one_epoch,
 )
@@ -46,8 +46,9 @@ def _worker_loop(config: dict) -> None:
     torch.manual_seed(train.seed)
     context = ray.train.get_context()
     rank = context.get_world_rank()
+    world = context.get_world_size()
     # batch_size is the global batch: N workers see the same optimization as one process.
-    worker_batch = max(1, train.batch_size // context.get_world_size())
+    worker_batch = max(1, train.batch_size // world)
     model = DCNv2(model_config)
     optimizer = make_optimizer(model, train)
     history: list[dict] = []
@@ -79,11 +80,7 @@ def _worker_loop(config: dict) -> None:
         ):
             columns = cast(dict[str, np.ndarray], chunk)
             dense, ids = to_arrays(columns, dense_cols, cat_cols)
-            labels = columns[label]
-            order = rng.permutation(len(labels))
-            for start in range(0, len(order), worker_batch):
-                pick = order[start : start + worker_batch]
-                d, i, y = arrays_to_batch(dense[pick], ids[pick], labels[pick])
+            for d, i, y in in_memory_batches(dense, ids, columns[label], worker_batch, rng):
                 yield d.to(device), i.to(device), y.to(device)
 
     def log(message: str) -> None:
@@ -92,7 +89,6 @@ def _worker_loop(config: dict) -> None:
 
     for epoch in range(start_epoch, train.epochs):
         stats = train_one_epoch(model, optimizer, batches(epoch), train, epoch=epoch, on_log=log)
-        world = context.get_world_size()
         record = {
             "epoch": epoch,
             "loss": stats.loss,

@@ -113,9 +113,14 @@ def arrays_to_batch(dense: np.ndarray, ids: np.ndarray, labels: np.ndarray) -> B
 
 
 def in_memory_batches(
-    dense: np.ndarray, ids: np.ndarray, labels: np.ndarray, batch_size: int, seed: int
+    dense: np.ndarray,
+    ids: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    seed: int | np.random.Generator,
 ) -> Iterator[Batch]:
-    """Shuffled mini-batches over arrays already in memory (evaluation tools and baselines)."""
+    """Shuffled mini-batches over arrays in memory: a whole dataset (baselines) or one chunk
+    that Ray Data handed a worker (pass the worker's generator to shuffle chunk after chunk)."""
     order = np.random.default_rng(seed).permutation(len(labels))
     for start in range(0, len(order), batch_size):
         pick = order[start : start + batch_size]
