@@ -29,6 +29,15 @@ def build_resources() -> dict:
     }
 
 
+def build_sensors() -> list:
+    """The cleanup sensor exists where ephemeral clusters do."""
+    if environment.ray_mode() != "kuberay":
+        return []
+    from ml_assets.defs.ray_cleanup import orphaned_ray_clusters
+
+    return [orphaned_ray_clusters]
+
+
 defs = dg.Definitions(
     assets=[
         raw_impressions,
@@ -40,5 +49,6 @@ defs = dg.Definitions(
     ],
     asset_checks=[beats_base_rate, calibrated, no_leakage],
     jobs=[daily_features_job, train_and_publish_job],
+    sensors=build_sensors(),
     resources=build_resources(),
 )

@@ -30,5 +30,16 @@ def local_mlflow_tracking_uri() -> str:
 
 
 def ray_mode() -> str:
-    """Which Ray the steps use: `local` (embedded, default) or `address` (an existing cluster)."""
+    """Which Ray the steps use: `local` (embedded, default), `kuberay` (an ephemeral RayCluster
+    per materialization) or `address` (an existing cluster)."""
     return os.environ.get("ML_ASSETS_RAY", "local")
+
+
+def kuberay_settings() -> dict[str, str | None]:
+    """`kuberay` mode's settings: profile name, namespace override, and the host seam."""
+    return {
+        "profile": os.environ.get("ML_ASSETS_RAY_PROFILE", "cpu-small"),
+        "namespace": os.environ.get("ML_ASSETS_RAY_NAMESPACE"),
+        "connect_host": os.environ.get("ML_ASSETS_RAY_CONNECT_HOST"),
+        "kube_config": os.environ.get("KUBECONFIG"),
+    }

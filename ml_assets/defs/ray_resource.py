@@ -10,7 +10,9 @@ import dagster as dg
 from dagster_ray import LocalRay, RayResource
 from pydantic import Field
 
-RAY_MODES = ("local", "address")
+from ml_assets import environment
+
+RAY_MODES = ("local", "kuberay", "address")
 
 
 class LocalRayCluster(LocalRay):
@@ -89,9 +91,14 @@ class ExistingRayCluster(RayResource):
 
 
 def ray_cluster_resource(mode: str) -> RayResource:
-    """The resource for a mode name; `kuberay` joins with the production cluster work."""
+    """The resource for a mode name (ML_ASSETS_RAY); asset code is the same for all three."""
     if mode == "local":
         return LocalRayCluster()
+    if mode == "kuberay":
+        from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster
+
+        settings = {k: v for k, v in environment.kuberay_settings().items() if v is not None}
+        return KubeRayEphemeralCluster(**settings)
     if mode == "address":
         return ExistingRayCluster(address=dg.EnvVar("ML_ASSETS_RAY_ADDRESS"))
     raise ValueError(f"unknown Ray mode {mode!r}; set ML_ASSETS_RAY to one of {RAY_MODES}")

@@ -1,0 +1,108 @@
+"""Fixtures of the `kube` tier: a real API server (session), the KubeRay stand-in (per test)."""
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ml_assets_tests.kube.control_plane import ControlPlane, binaries_dir, build_binaries
+from ml_assets_tests.kube.crds import RAYCLUSTER_CRD, install_raycluster_crd
+from ml_assets_tests.kube.fake_kuberay import GROUP, PLURAL, VERSION, FakeKubeRayOperator
+
+K8S_DIR = Path(__file__).resolve().parents[2] / "k8s"
+NAMESPACE = "ml-assets"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "ml_assets_tests/kube/" in str(item.fspath):
+            item.add_marker(pytest.mark.kube)
+
+
+def manifests(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def apply(api_client, documents: list[dict], dry_run: bool = False) -> None:
+    """Create core/RBAC objects and RayClusters; `dry_run` asks the server to validate only."""
+    from kubernetes import client, utils
+
+    extra = {"dry_run": "All"} if dry_run else {}
+    for document in documents:
+        if document["apiVersion"].startswith(GROUP):
+            client.CustomObjectsApi(api_client).create_namespaced_custom_object(
+                GROUP, VERSION, document["metadata"]["namespace"], PLURAL, document, **extra
+            )
+        else:
+            utils.create_from_dict(api_client, document, **extra)
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory):
+    if not RAYCLUSTER_CRD.is_file():
+        pytest.skip(
+            f"KubeRay CRDs not found at {RAYCLUSTER_CRD} (../shared/kuberay); "
+            "set ML_ASSETS_KUBERAY_CRDS to their directory to run the kube tier"
+        )
+    plane = ControlPlane(tmp_path_factory.mktemp("kube"), binaries_dir() or build_binaries())
+    try:
+        plane.start()
+        admin = plane.api_client()
+        install_raycluster_crd(admin)
+        apply(admin, manifests(K8S_DIR / "namespace.yaml"))
+        apply(admin, manifests(K8S_DIR / "rbac.yaml"))
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture
+def admin(control_plane):
+    return control_plane.api_client()
+
+
+def list_rayclusters(api_client, namespace: str = NAMESPACE) -> list[str]:
+    from kubernetes import client
+
+    items = client.CustomObjectsApi(api_client).list_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL
+    )["items"]
+    return sorted(item["metadata"]["name"] for item in items)
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)  # polling observable state, not guessing a duration
+    raise TimeoutError(f"{what} not within {timeout}s")
+
+
+@pytest.fixture
+def operator(control_plane):
+    """The KubeRay stand-in; a test sets `.mode`. Fails the test if it hit an error."""
+    fake = FakeKubeRayOperator(control_plane.api_client()).start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+        admin = control_plane.api_client()
+        for name in list_rayclusters(admin):  # leave nothing for the next test to trip over
+            from kubernetes import client
+
+            client.CustomObjectsApi(admin).delete_namespaced_custom_object(
+                GROUP, VERSION, NAMESPACE, PLURAL, name
+            )
+    assert not fake.errors, fake.errors
+
+
+@pytest.fixture
+def kuberay_env(control_plane, monkeypatch):
+    """What an operator sets to switch the code location to `kuberay` mode, plus the host seam."""
+    monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig))
+    monkeypatch.setenv("ML_ASSETS_RAY", "kuberay")
+    monkeypatch.setenv("ML_ASSETS_RAY_CONNECT_HOST", "127.0.0.1")
+    return control_plane
