@@ -85,7 +85,9 @@ def load_profile(name: str, profiles_dir: Path | None = None) -> ClusterProfile:
     try:
         profile = ClusterProfile.model_validate(yaml.safe_load(path.read_text()))
     except ValidationError as error:
-        raise _fail(f"profile {path} is invalid:\n{error}", "correct the fields named above")
+        raise _fail(
+            f"profile {path} is invalid:\n{error}", "correct the fields named above"
+        ) from None
     if profile.name != name:
         raise _fail(f"{path} declares name {profile.name!r}", f"set `name: {name}` in the file")
     return profile
@@ -97,7 +99,8 @@ def with_overrides(profile: ClusterProfile, **overrides: object) -> ClusterProfi
     try:
         return ClusterProfile.model_validate(profile.model_dump() | changes)
     except ValidationError as error:
-        raise _fail(f"overrides {changes} are invalid:\n{error}", "correct the values named above")
+        problem = f"overrides {changes} are invalid:\n{error}"
+        raise _fail(problem, "correct the values named above") from None
 
 
 def _image_versions(image: str) -> tuple[str | None, str | None]:

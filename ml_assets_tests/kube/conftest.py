@@ -47,9 +47,8 @@ def control_plane(tmp_path_factory):
         )
     plane = ControlPlane(tmp_path_factory.mktemp("kube"), binaries_dir() or build_binaries())
     try:
-        plane.start()
+        plane.start(before_controllers=install_raycluster_crd)
         admin = plane.api_client()
-        install_raycluster_crd(admin)
         apply(admin, manifests(K8S_DIR / "namespace.yaml"))
         apply(admin, manifests(K8S_DIR / "rbac.yaml"))
         yield plane

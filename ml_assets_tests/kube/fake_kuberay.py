@@ -37,13 +37,10 @@ class RayHead:
     gcs_port: int
 
     def stop(self) -> None:
+        # A deleted pod's processes die; `ray start --block` takes ~20 s over SIGTERM, so kill.
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
         # Ray's daemons may outlive `ray start --block`; stop whatever still uses this temp dir.
         _kill_processes_mentioning(str(self.temp_dir))
         shutil.rmtree(self.temp_dir, ignore_errors=True)
@@ -72,6 +69,7 @@ class FakeKubeRayOperator:
         self.mode = mode  # "ready": real Ray head; "never_ready": objects only, no status.state
         self.heads: dict[tuple[str, str], RayHead] = {}
         self.seen: set[str] = set()  # uids already reconciled
+        self.created: list[dict] = []  # name and labels of every cluster reconciled, in order
         self.errors: list[BaseException] = []
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fake-kuberay", daemon=True)
@@ -119,6 +117,7 @@ class FakeKubeRayOperator:
         if meta["uid"] in self.seen:
             return
         self.seen.add(meta["uid"])
+        self.created.append({"name": meta["name"], "labels": dict(meta.get("labels") or {})})
         self._create_head_objects(cluster)
         if self.mode == "ready":
             head = self._start_ray_head(meta["name"])
@@ -223,6 +222,7 @@ class FakeKubeRayOperator:
                     "type": "HeadPodReady",
                     "status": "True",
                     "reason": "HeadPodRunningAndReady",
+                    "message": "Head pod is running and ready",
                     "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 }
             ],

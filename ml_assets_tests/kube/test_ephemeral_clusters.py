@@ -1,0 +1,166 @@
+"""Real Dagster materializations in `kuberay` mode: one RayCluster per materialization, always gone.
+
+The API server is real; the KubeRay operator's part is played by `fake_kuberay.py`, which starts a
+real Ray head per cluster; the steps connect to it as Ray drivers through the 127.0.0.1 host seam.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import dagster as dg
+import pytest
+
+from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster
+from ml_assets_tests.kube.conftest import NAMESPACE, list_rayclusters, wait_for
+from ml_assets_tests.kube.probe_defs import cluster_probe, flaky_job
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def kuberay(control_plane, **overrides) -> KubeRayEphemeralCluster:
+    return KubeRayEphemeralCluster(
+        kube_config=str(control_plane.kubeconfig), connect_host="127.0.0.1", **overrides
+    )
+
+
+def assert_nothing_left(admin, operator) -> None:
+    from kubernetes import client
+
+    assert list_rayclusters(admin) == []
+    assert operator.heads == {}  # every Ray head stopped
+    core = client.CoreV1Api(admin)
+    # The head Pod and Service go with their owner: the real garbage collector deletes them.
+    wait_for(
+        lambda: (
+            not core.list_namespaced_pod(NAMESPACE, label_selector="ray.io/cluster").items
+            and not core.list_namespaced_service(NAMESPACE, label_selector="ray.io/cluster").items
+        ),
+        timeout=30,
+        what="garbage collection of head pods and services",
+    )
+
+
+def step_error(result) -> str:
+    """Every error the run reported: step failures and resource start-up failures alike."""
+    errors = [getattr(event.event_specific_data, "error", None) for event in result.all_events]
+    return "\n".join(error.to_string() for error in errors if error is not None)
+
+
+def test_a_step_runs_on_its_own_cluster_which_is_gone_afterwards(
+    control_plane, admin, operator, instance
+):
+    result = dg.materialize(
+        [cluster_probe], resources={"ray_cluster": kuberay(control_plane)}, instance=instance
+    )
+    assert result.success
+    metadata = result.asset_materializations_for_node("cluster_probe")[0].metadata
+    assert metadata["cpus"].value == operator.ray_cpus  # the head the operator started
+    (created,) = operator.created
+    assert metadata["cluster"].value == created["name"]
+    labels = created["labels"]
+    assert labels["ml-assets.io/run-id"] == result.run_id
+    assert labels["ml-assets.io/asset"] == "cluster_probe"
+    assert labels["ml-assets.io/profile"] == "cpu-small"
+    assert labels["ml-assets.io/code-version"]
+    assert_nothing_left(admin, operator)
+
+
+def test_readiness_timeout_fails_clearly_within_the_timeout_and_deletes(
+    control_plane, admin, operator, instance
+):
+    operator.mode = "never_ready"
+    started = time.monotonic()
+    result = dg.materialize(
+        [cluster_probe],
+        resources={"ray_cluster": kuberay(control_plane, timeout=3)},
+        instance=instance,
+        raise_on_error=False,
+    )
+    elapsed = time.monotonic() - started
+    assert not result.success
+    assert "was not ready within 3s; it is being deleted" in step_error(result)
+    assert elapsed < 3 + 12  # the timeout plus Dagster's own start-up, not a minute
+    assert len(operator.created) == 1
+    assert_nothing_left(admin, operator)
+
+
+def test_a_failing_step_deletes_its_cluster(control_plane, admin, operator, instance):
+    @dg.asset
+    def diverging_training(ray_cluster: KubeRayEphemeralCluster):
+        import ray
+
+        assert ray.cluster_resources()["CPU"] > 0
+        raise RuntimeError("loss is NaN")
+
+    result = dg.materialize(
+        [diverging_training],
+        resources={"ray_cluster": kuberay(control_plane)},
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert "loss is NaN" in step_error(result)
+    assert len(operator.created) == 1
+    assert_nothing_left(admin, operator)
+
+
+def test_a_bad_profile_fails_in_preflight_and_creates_nothing(
+    control_plane, admin, operator, instance
+):
+    started = time.monotonic()
+    result = dg.materialize(
+        [cluster_probe],
+        resources={"ray_cluster": kuberay(control_plane, workers=64)},
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert "asks for 64 workers, above its quota of 8" in step_error(result)
+    assert time.monotonic() - started < 10
+    assert operator.created == [] and list_rayclusters(admin) == []
+
+
+@pytest.mark.slow
+def test_every_step_retry_gets_a_new_cluster_and_none_is_left(
+    kuberay_env, admin, operator, instance
+):
+    """Multiprocess executor, as in production: each attempt is a process with its own cluster."""
+    result = dg.execute_job(dg.reconstructable(flaky_job), instance=instance)
+    assert result.success
+    retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retried) == 1
+    assert len({c["name"] for c in operator.created}) == 2  # attempt 0 and attempt 1
+    assert_nothing_left(admin, operator)
+
+
+@pytest.mark.slow
+def test_cancelling_the_run_while_its_cluster_is_being_created_deletes_it(
+    kuberay_env, admin, operator, tmp_path
+):
+    """The run process gets SIGINT, which is what Dagster's run cancellation thread sends it."""
+    operator.mode = "never_ready"
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": REPO}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "ml_assets_tests.kube.probe_defs"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(lambda: list_rayclusters(admin), timeout=60, what="the run's RayCluster")
+        wait_for(lambda: operator.created, timeout=10, what="the operator seeing it")
+        run.send_signal(signal.SIGINT)
+        output, _ = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode != 0
+    assert "DagsterExecutionInterruptedError" in output or "KeyboardInterrupt" in output
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (record,) = instance.get_run_records()
+        assert record.dagster_run.is_finished
+    assert_nothing_left(admin, operator)
