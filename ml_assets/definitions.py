@@ -13,7 +13,7 @@ from ml_assets.defs.features.assets import ad_features, feature_vocabulary
 from ml_assets.defs.ingest.assets import raw_impressions
 from ml_assets.defs.jobs import daily_features_job, train_and_publish_job
 from ml_assets.defs.publish.assets import published_model
-from ml_assets.defs.ray_resource import ray_cluster_resource
+from ml_assets.defs.ray_resource import ray_cluster_api_resource, ray_cluster_resource
 from ml_assets.defs.resources import ImpressionSource, MlflowResource, StorageResource
 from ml_assets.defs.training.assets import ranking_model
 
@@ -21,8 +21,10 @@ from ml_assets.defs.training.assets import ranking_model
 def build_resources() -> dict:
     """Resources for the current environment (ML_ASSETS_ENV), decided here and nowhere else."""
     environment.environment()  # fail fast on an unknown environment name
+    kuberay = environment.ray_mode() == "kuberay"
     return {
         "ray_cluster": ray_cluster_resource(environment.ray_mode()),
+        **({"ray_cluster_api": ray_cluster_api_resource()} if kuberay else {}),
         "source": ImpressionSource(),
         "storage": StorageResource(),
         "mlflow_tracking": MlflowResource(),

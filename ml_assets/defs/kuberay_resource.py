@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 from dagster_ray import RayResource
 from pydantic import Field, PrivateAttr
 
@@ -46,6 +47,24 @@ def owner_of(context: Any, owner_uid: str) -> ClusterOwner:
         partition=partition,
         owner_uid=owner_uid,
     )
+
+
+def raycluster_client(kube_config: str | None, kube_context: str | None):
+    from dagster_ray.kuberay.client import RayClusterClient
+
+    return RayClusterClient(kube_config=kube_config, kube_context=kube_context)
+
+
+class RayClusterApi(dg.ConfigurableResource):
+    """List and delete this code location's RayClusters without creating one (for the cleanup
+    sensor: a `KubeRayEphemeralCluster` parameter would create a cluster on every tick)."""
+
+    namespace: str = Field(default="ml-assets", description="Namespace the clusters live in.")
+    kube_config: str | None = Field(default=None, description="Kubeconfig path.")
+    kube_context: str | None = Field(default=None, description="Kubeconfig context.")
+
+    def client(self):
+        return raycluster_client(self.kube_config, self.kube_context)
 
 
 class KubeRayEphemeralCluster(RayResource):
@@ -78,11 +97,7 @@ class KubeRayEphemeralCluster(RayResource):
     @property
     def client(self):
         if self._client is None:
-            from dagster_ray.kuberay.client import RayClusterClient
-
-            self._client = RayClusterClient(
-                kube_config=self.kube_config, kube_context=self.kube_context
-            )
+            self._client = raycluster_client(self.kube_config, self.kube_context)
         return self._client
 
     def resolved_profile(self):

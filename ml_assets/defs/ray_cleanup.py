@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster
+from ml_assets.defs.kuberay_resource import RayClusterApi
 from ml_assets.ray.cluster_spec import LABEL_PREFIX, MANAGED_BY
 
 MAX_AGE_HOURS_ENV = "ML_ASSETS_RAY_CLUSTER_MAX_AGE_HOURS"
@@ -47,14 +47,15 @@ def why_orphaned(
     f"than ${MAX_AGE_HOURS_ENV} hours (default {DEFAULT_MAX_AGE_HOURS:g}).",
 )
 def orphaned_ray_clusters(
-    context: dg.SensorEvaluationContext, ray_cluster: KubeRayEphemeralCluster
+    context: dg.SensorEvaluationContext, ray_cluster_api: RayClusterApi
 ) -> dg.SkipReason:
     from kubernetes.client import ApiException
 
     max_age = float(os.environ.get(MAX_AGE_HOURS_ENV, DEFAULT_MAX_AGE_HOURS))
-    namespace = ray_cluster.cluster_namespace
+    namespace = ray_cluster_api.namespace
+    client = ray_cluster_api.client()
     now = datetime.now(UTC)
-    items = ray_cluster.client.list(
+    items = client.list(
         namespace=namespace, label_selector=f"app.kubernetes.io/managed-by={MANAGED_BY}"
     ).get("items", [])
     deleted, kept = [], 0
@@ -65,7 +66,7 @@ def orphaned_ray_clusters(
             continue
         name = cluster["metadata"]["name"]
         try:
-            ray_cluster.client.delete(name, namespace=namespace)
+            client.delete(name, namespace=namespace)
         except ApiException as error:
             if error.status != 404:  # its own step deleted it meanwhile: fine
                 raise

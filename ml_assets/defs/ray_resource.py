@@ -97,8 +97,23 @@ def ray_cluster_resource(mode: str) -> RayResource:
     if mode == "kuberay":
         from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster
 
-        settings = {k: v for k, v in environment.kuberay_settings().items() if v is not None}
-        return KubeRayEphemeralCluster(**settings)
+        return KubeRayEphemeralCluster(**_kuberay_settings())
     if mode == "address":
         return ExistingRayCluster(address=dg.EnvVar("ML_ASSETS_RAY_ADDRESS"))
     raise ValueError(f"unknown Ray mode {mode!r}; set ML_ASSETS_RAY to one of {RAY_MODES}")
+
+
+def _kuberay_settings() -> dict:
+    return {k: v for k, v in environment.kuberay_settings().items() if v is not None}
+
+
+def ray_cluster_api_resource():
+    """API access for the cleanup sensor, in the namespace `kuberay` mode creates clusters in."""
+    from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster, RayClusterApi
+
+    cluster = KubeRayEphemeralCluster(**_kuberay_settings())
+    return RayClusterApi(
+        namespace=cluster.cluster_namespace,
+        kube_config=cluster.kube_config,
+        kube_context=cluster.kube_context,
+    )

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -66,5 +67,38 @@ def test_unknown_environment_is_refused(monkeypatch):
         environment.environment()
     except ValueError as error:
         assert "ML_ASSETS_ENV='staging'" in str(error) and "local" in str(error)
+    else:
+        raise AssertionError("expected a ValueError")
+
+
+def test_kuberay_mode_is_configuration_not_code():
+    """The same module, with ML_ASSETS_RAY=kuberay, loads the ephemeral-cluster resource and the
+    cleanup sensor, still without importing the heavy libraries."""
+    code = (
+        "import sys, ml_assets.definitions as d; "
+        "print(type(d.defs.resources['ray_cluster']).__name__, "
+        "d.defs.resources['ray_cluster_api'].namespace, "
+        "[s.name for s in d.defs.sensors], "
+        "[m for m in ('ray', 'torch', 'mlflow', 'kubernetes') if m in sys.modules])"
+    )
+    env = {**os.environ, "ML_ASSETS_RAY": "kuberay", "ML_ASSETS_RAY_PROFILE": "gpu-l4"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.split() == [
+        "KubeRayEphemeralCluster",
+        "ml-assets",
+        "['orphaned_ray_clusters']",
+        "[]",
+    ]
+
+
+def test_unknown_ray_mode_is_refused(monkeypatch):
+    from ml_assets.defs.ray_resource import ray_cluster_resource
+
+    try:
+        ray_cluster_resource("kubernetes")
+    except ValueError as error:
+        assert "'kubernetes'" in str(error) and "kuberay" in str(error)
     else:
         raise AssertionError("expected a ValueError")
