@@ -1,10 +1,10 @@
 """All benchmarks, one after another (each writes bench/results/<name>.json)."""
 
-from bench import features, quality, training
+from bench import features, leak, quality, training
 
 
 def main() -> None:
-    for module in (features, training, quality):
+    for module in (features, training, quality, leak):
         print(f"== {module.__name__}")
         module.main()
 

@@ -164,3 +164,37 @@ def test_cancelling_the_run_while_its_cluster_is_being_created_deletes_it(
         (record,) = instance.get_run_records()
         assert record.dagster_run.is_finished
     assert_nothing_left(admin, operator)
+
+
+@pytest.mark.slow
+def test_the_training_asset_trains_on_its_own_ephemeral_cluster(
+    control_plane, admin, operator, instance, ml_home, tmp_path
+):
+    from ml_assets.defs.features.assets import feature_vocabulary
+    from ml_assets.defs.resources import ImpressionSource, MlflowResource, StorageResource
+    from ml_assets.defs.training.assets import ranking_model
+    from ml_assets_tests.defs.test_bad_input import vocabulary_over_two_days
+
+    resources = {
+        "source": ImpressionSource(rows_per_day=4000),
+        "storage": StorageResource(base_path=str(tmp_path / "storage")),
+        "mlflow_tracking": MlflowResource(),
+    }
+    vocabulary_over_two_days(instance, resources)
+    result = dg.materialize(
+        [feature_vocabulary, ranking_model],
+        selection=[ranking_model],
+        resources={**resources, "ray_cluster": kuberay(control_plane)},
+        instance=instance,
+        run_config={"ops": {"ranking_model": {"config": {"epochs": 1, "num_workers": 1}}}},
+    )
+    assert result.success
+    metadata = result.asset_materializations_for_node("ranking_model")[0].metadata
+    (created,) = operator.created
+    assert metadata["ray_cluster"].value == created["name"]
+    assert created["labels"]["ml-assets.io/asset"] == "ranking_model"
+    assert metadata["epochs"].value == 1 and metadata["dagster/row_count"].value > 0
+    assert (
+        metadata["final_train_loss"].value < 0.7
+    )  # finite and sane; divergence gives nan or far above
+    assert_nothing_left(admin, operator)
