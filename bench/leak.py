@@ -12,6 +12,7 @@ heads and zero head pods/services left at the end.
 
 import argparse
 import random
+import secrets
 import tempfile
 import time
 from collections import Counter
@@ -23,7 +24,14 @@ from dagster._core.errors import DagsterExecutionInterruptedError
 
 from bench.common import write_result
 from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster
-from ml_assets_tests.kube.conftest import K8S_DIR, NAMESPACE, apply, list_rayclusters, manifests
+from ml_assets_tests.kube.conftest import (
+    K8S_DIR,
+    NAMESPACE,
+    apply,
+    create_ray_token_secret,
+    list_rayclusters,
+    manifests,
+)
 from ml_assets_tests.kube.control_plane import ControlPlane, binaries_dir, build_binaries
 from ml_assets_tests.kube.crds import install_raycluster_crd
 from ml_assets_tests.kube.fake_kuberay import FakeKubeRayOperator
@@ -87,6 +95,8 @@ def main(runs: int = 30, seed: int = 7) -> dict:
     admin = plane.api_client()
     apply(admin, manifests(K8S_DIR / "namespace.yaml"))
     apply(admin, manifests(K8S_DIR / "rbac.yaml"))
+    token = secrets.token_hex(32)
+    create_ray_token_secret(admin, token)
     operator = FakeKubeRayOperator(plane.api_client()).start()
     outcomes: Counter = Counter()
     seconds: list[float] = []
@@ -98,6 +108,7 @@ def main(runs: int = 30, seed: int = 7) -> dict:
                 resource = FaultyCluster(
                     kube_config=str(plane.kubeconfig),
                     connect_host="127.0.0.1",
+                    ray_auth_token=token,
                     inject=point,
                     interrupt=interrupt,
                 )

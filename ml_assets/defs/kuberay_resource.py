@@ -25,6 +25,7 @@ import dagster as dg
 from dagster_ray import RayResource
 from pydantic import Field, PrivateAttr
 
+from ml_assets.ray.auth import present_token, restore_token_settings
 from ml_assets.ray.cluster_spec import LABEL_PREFIX, ClusterOwner, render_raycluster
 from ml_assets.ray.profiles import DEFAULT_PROFILES_DIR, load_profile, with_overrides
 
@@ -85,14 +86,20 @@ class KubeRayEphemeralCluster(RayResource):
         description="Host to reach the head on instead of its Service DNS name "
         "(`<svc>.<ns>.svc.cluster.local`); tests set 127.0.0.1.",
     )
+    ray_auth_token: str | None = Field(
+        default=None,
+        description="Ray auth token of the cluster (the Secret in the template's "
+        "`authOptions.secretName`); set it with dg.EnvVar('RAY_AUTH_TOKEN'), never in code.",
+    )
     poll_interval: float = Field(default=0.5, description="Seconds between status polls.")
     timeout: float = Field(
         default=600.0, description="Seconds to wait for the cluster to be ready."
     )
 
-    _owner: ClusterOwner | None = PrivateAttr(default=None)
+    _namespace: str | None = PrivateAttr(default=None)  # fixed at create time
     _gcs_port: int = PrivateAttr(default=6379)
     _client: Any = PrivateAttr(default=None)
+    _token_settings: dict | None = PrivateAttr(default=None)  # restored after disconnecting
 
     @property
     def client(self):
@@ -121,13 +128,13 @@ class KubeRayEphemeralCluster(RayResource):
 
     @property
     def cluster_namespace(self) -> str:
-        return self.resolved_profile().namespace
+        return self._namespace or self.resolved_profile().namespace
 
     def create(self, context: Any) -> None:
         profile = self.resolved_profile()
         owner = owner_of(context, self.resource_uid)
         manifest = render_raycluster(profile, owner)  # pre-flight: raises before any API call
-        self._owner = owner
+        self._namespace = profile.namespace
         # Named before the request goes out: a cancellation during the call still deletes it.
         self._name = manifest["metadata"]["name"]
         context.log.info(
@@ -165,6 +172,8 @@ class KubeRayEphemeralCluster(RayResource):
     def connect(self, context: Any):  # pyright: ignore[reportIncompatibleVariableOverride]
         import ray
 
+        if self.ray_auth_token:
+            self._token_settings = present_token(self.ray_auth_token)
         options: dict[str, Any] = {"log_to_driver": True, **self.ray_init_options}
         env_vars = self.get_env_vars_to_inject()
         if env_vars:
@@ -211,4 +220,7 @@ class KubeRayEphemeralCluster(RayResource):
         if self._context is not None:
             self._context.disconnect()
             self._context = None
+        if self._token_settings is not None:
+            restore_token_settings(self._token_settings)
+            self._token_settings = None
         super().cleanup(context, exception)

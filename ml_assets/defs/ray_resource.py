@@ -4,6 +4,7 @@ Built on dagster-ray's `RayResource` lifecycle (create -> wait -> connect -> cle
 on failure and interruption). Assets take `ray_cluster: RayResource` and never know which one.
 """
 
+import os
 from typing import Any
 
 import dagster as dg
@@ -104,7 +105,10 @@ def ray_cluster_resource(mode: str) -> RayResource:
 
 
 def _kuberay_settings() -> dict:
-    return {k: v for k, v in environment.kuberay_settings().items() if v is not None}
+    settings = {k: v for k, v in environment.kuberay_settings().items() if v is not None}
+    if "RAY_AUTH_TOKEN" in os.environ:  # an EnvVar: the UI shows the name, never the value
+        settings["ray_auth_token"] = dg.EnvVar("RAY_AUTH_TOKEN")
+    return settings
 
 
 def ray_cluster_api_resource():

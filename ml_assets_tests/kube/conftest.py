@@ -1,5 +1,6 @@
 """Fixtures of the `kube` tier: a real API server (session), the KubeRay stand-in (per test)."""
 
+import secrets
 import time
 from pathlib import Path
 
@@ -8,10 +9,17 @@ import yaml
 
 from ml_assets_tests.kube.control_plane import ControlPlane, binaries_dir, build_binaries
 from ml_assets_tests.kube.crds import RAYCLUSTER_CRD, install_raycluster_crd
-from ml_assets_tests.kube.fake_kuberay import GROUP, PLURAL, VERSION, FakeKubeRayOperator
+from ml_assets_tests.kube.fake_kuberay import (
+    AUTH_TOKEN_KEY,
+    GROUP,
+    PLURAL,
+    VERSION,
+    FakeKubeRayOperator,
+)
 
 K8S_DIR = Path(__file__).resolve().parents[2] / "k8s"
 NAMESPACE = "ml-assets"
+RAY_TOKEN = secrets.token_hex(32)  # this session's Ray auth token, in the template's Secret
 
 
 def pytest_collection_modifyitems(items):
@@ -38,6 +46,20 @@ def apply(api_client, documents: list[dict], dry_run: bool = False) -> None:
             utils.create_from_dict(api_client, document, **extra)
 
 
+def create_ray_token_secret(api_client, token: str) -> None:
+    """What an operator does once per namespace (k8s/README.md): the cluster's Ray token."""
+    from kubernetes import client
+
+    template = manifests(K8S_DIR / "rayclusters" / "raycluster.template.yaml")[0]
+    client.CoreV1Api(api_client).create_namespaced_secret(
+        NAMESPACE,
+        {
+            "metadata": {"name": template["spec"]["authOptions"]["secretName"]},
+            "stringData": {AUTH_TOKEN_KEY: token},
+        },
+    )
+
+
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory):
     if not RAYCLUSTER_CRD.is_file():
@@ -51,6 +73,7 @@ def control_plane(tmp_path_factory):
         admin = plane.api_client()
         apply(admin, manifests(K8S_DIR / "namespace.yaml"))
         apply(admin, manifests(K8S_DIR / "rbac.yaml"))
+        create_ray_token_secret(admin, RAY_TOKEN)
         yield plane
     finally:
         plane.stop()
@@ -104,4 +127,5 @@ def kuberay_env(control_plane, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig))
     monkeypatch.setenv("ML_ASSETS_RAY", "kuberay")
     monkeypatch.setenv("ML_ASSETS_RAY_CONNECT_HOST", "127.0.0.1")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", RAY_TOKEN)  # the run pods' env from the same Secret
     return control_plane

@@ -8,6 +8,7 @@ is deleted, it stops that Ray head. `mode` lets a test hold clusters unready (re
 cancellation during creation) or skip Ray for tests that only need the objects.
 """
 
+import base64
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 
 GROUP, VERSION, PLURAL = "ray.io", "v1", "rayclusters"
 RAY = str(Path(sys.executable).parent / "ray")
+AUTH_TOKEN_KEY = "auth_token"  # key of the token in the Secret named by authOptions.secretName
 
 
 def _free_port() -> int:
@@ -120,7 +122,7 @@ class FakeKubeRayOperator:
         self.created.append({"name": meta["name"], "labels": dict(meta.get("labels") or {})})
         self._create_head_objects(cluster)
         if self.mode == "ready":
-            head = self._start_ray_head(meta["name"])
+            head = self._start_ray_head(meta["name"], self._auth_environment(cluster))
             self.heads[key] = head
             self._write_status(cluster, head.gcs_port)
         else:
@@ -172,7 +174,17 @@ class FakeKubeRayOperator:
             },
         )
 
-    def _start_ray_head(self, name: str) -> RayHead:
+    def _auth_environment(self, cluster: dict) -> dict[str, str]:
+        """KubeRay's `authOptions`: token mode hands the Secret's token to every Ray node."""
+        options = cluster["spec"].get("authOptions") or {}
+        if options.get("mode") != "token":
+            return {"RAY_AUTH_MODE": options.get("mode", "disabled")}
+        namespace = cluster["metadata"]["namespace"]
+        secret = self.core.read_namespaced_secret(options["secretName"], namespace)
+        token = base64.b64decode(secret.data[AUTH_TOKEN_KEY]).decode()
+        return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+
+    def _start_ray_head(self, name: str, auth_env: dict[str, str]) -> RayHead:
         temp_dir = Path(tempfile.mkdtemp(prefix=f"ray-{name[:20]}-", dir="/tmp"))
         port = _free_port()
         log = open(temp_dir / "ray-start.log", "w")  # noqa: SIM115 (owned by the process)
@@ -188,6 +200,7 @@ class FakeKubeRayOperator:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **auth_env},
         )  # fmt: skip
         head = RayHead(process, temp_dir, port)
         deadline = time.monotonic() + 60

@@ -14,7 +14,7 @@ import dagster as dg
 import pytest
 
 from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster
-from ml_assets_tests.kube.conftest import NAMESPACE, list_rayclusters, wait_for
+from ml_assets_tests.kube.conftest import NAMESPACE, RAY_TOKEN, list_rayclusters, wait_for
 from ml_assets_tests.kube.probe_defs import cluster_probe, flaky_job
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,7 +22,19 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def kuberay(control_plane, **overrides) -> KubeRayEphemeralCluster:
     return KubeRayEphemeralCluster(
-        kube_config=str(control_plane.kubeconfig), connect_host="127.0.0.1", **overrides
+        kube_config=str(control_plane.kubeconfig),
+        connect_host="127.0.0.1",
+        ray_auth_token=RAY_TOKEN,
+        **overrides,
+    )
+
+
+def materialize_on_kuberay(assets, control_plane, instance, **resource_overrides):
+    return dg.materialize(
+        assets,
+        resources={"ray_cluster": kuberay(control_plane, **resource_overrides)},
+        instance=instance,
+        raise_on_error=False,
     )
 
 
@@ -52,9 +64,7 @@ def step_error(result) -> str:
 def test_a_step_runs_on_its_own_cluster_which_is_gone_afterwards(
     control_plane, admin, operator, instance
 ):
-    result = dg.materialize(
-        [cluster_probe], resources={"ray_cluster": kuberay(control_plane)}, instance=instance
-    )
+    result = materialize_on_kuberay([cluster_probe], control_plane, instance)
     assert result.success
     metadata = result.asset_materializations_for_node("cluster_probe")[0].metadata
     assert metadata["cpus"].value == operator.ray_cpus  # the head the operator started
@@ -73,12 +83,7 @@ def test_readiness_timeout_fails_clearly_within_the_timeout_and_deletes(
 ):
     operator.mode = "never_ready"
     started = time.monotonic()
-    result = dg.materialize(
-        [cluster_probe],
-        resources={"ray_cluster": kuberay(control_plane, timeout=3)},
-        instance=instance,
-        raise_on_error=False,
-    )
+    result = materialize_on_kuberay([cluster_probe], control_plane, instance, timeout=3)
     elapsed = time.monotonic() - started
     assert not result.success
     assert "was not ready within 3s; it is being deleted" in step_error(result)
@@ -95,12 +100,7 @@ def test_a_failing_step_deletes_its_cluster(control_plane, admin, operator, inst
         assert ray.cluster_resources()["CPU"] > 0
         raise RuntimeError("loss is NaN")
 
-    result = dg.materialize(
-        [diverging_training],
-        resources={"ray_cluster": kuberay(control_plane)},
-        instance=instance,
-        raise_on_error=False,
-    )
+    result = materialize_on_kuberay([diverging_training], control_plane, instance)
     assert "loss is NaN" in step_error(result)
     assert len(operator.created) == 1
     assert_nothing_left(admin, operator)
@@ -110,12 +110,7 @@ def test_a_bad_profile_fails_in_preflight_and_creates_nothing(
     control_plane, admin, operator, instance
 ):
     started = time.monotonic()
-    result = dg.materialize(
-        [cluster_probe],
-        resources={"ray_cluster": kuberay(control_plane, workers=64)},
-        instance=instance,
-        raise_on_error=False,
-    )
+    result = materialize_on_kuberay([cluster_probe], control_plane, instance, workers=64)
     assert "asks for 64 workers, above its quota of 8" in step_error(result)
     assert time.monotonic() - started < 10
     assert operator.created == [] and list_rayclusters(admin) == []

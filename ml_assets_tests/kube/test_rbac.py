@@ -26,6 +26,11 @@ def service_account_api(control_plane):
     return control_plane.api_client(token)
 
 
+def rbac_test_cluster(owner_uid: str) -> dict:
+    owner = ClusterOwner(run_id="rbac-test-run", asset="rbac", owner_uid=owner_uid)
+    return render_raycluster(load_profile("cpu-small"), owner)
+
+
 def forbidden(call) -> bool:
     try:
         call()
@@ -35,10 +40,7 @@ def forbidden(call) -> bool:
 
 
 def test_creates_reads_and_deletes_rayclusters_in_its_namespace(service_account_api):
-    manifest = render_raycluster(
-        load_profile("cpu-small"),
-        ClusterOwner(run_id="rbac-test-run", asset="rbac", owner_uid="r1"),
-    )
+    manifest = rbac_test_cluster("r1")
     custom = client.CustomObjectsApi(service_account_api)
     apply(service_account_api, [manifest])
     name = manifest["metadata"]["name"]
@@ -66,10 +68,7 @@ def test_cannot_create_pods_directly(service_account_api):
 
 def test_cannot_touch_another_namespace(service_account_api):
     custom = client.CustomObjectsApi(service_account_api)
-    manifest = render_raycluster(
-        load_profile("cpu-small"),
-        ClusterOwner(run_id="rbac-test-run", asset="rbac", owner_uid="r2"),
-    )
+    manifest = rbac_test_cluster("r2")
     manifest["metadata"]["namespace"] = "default"
     assert forbidden(
         lambda: custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, manifest)
