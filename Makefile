@@ -10,7 +10,7 @@ export UV_COMPILE_BYTECODE := 1
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export ML_ASSETS_HOME ?= $(CURDIR)/.ml_assets
 
-.PHONY: setup demo test test-fast lint dev bench lock clean
+.PHONY: setup browser demo test test-fast lint dev bench lock clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,16 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/ml-assets demo
 
-# Lint, then every test tier (unit, Dagster, slow end-to-end with real Ray + MLflow server).
-test: setup
+# Debian's chromium for the browser tests (playwright drives it; it never downloads a browser).
+browser:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium for browser tests"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+	  || { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -q && \
+	       $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; }
+
+# Lint, then every test tier (unit, Dagster, slow end-to-end with real Ray + MLflow server,
+# kube with a real API server, browser with Debian's chromium).
+test: setup browser
 	$(BIN)/ruff check ml_assets ml_assets_tests bench
 	$(BIN)/ruff format --check ml_assets ml_assets_tests bench
 	$(BIN)/pytest

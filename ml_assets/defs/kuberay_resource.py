@@ -25,6 +25,7 @@ import dagster as dg
 from dagster_ray import RayResource
 from pydantic import Field, PrivateAttr
 
+from ml_assets.defs.xray_hooks import XRayConfig, XRayHooks
 from ml_assets.ray.auth import present_token, restore_token_settings
 from ml_assets.ray.cluster_spec import LABEL_PREFIX, ClusterOwner, render_raycluster
 from ml_assets.ray.profiles import DEFAULT_PROFILES_DIR, load_profile, with_overrides
@@ -68,7 +69,7 @@ class RayClusterApi(dg.ConfigurableResource):
         return raycluster_client(self.kube_config, self.kube_context)
 
 
-class KubeRayEphemeralCluster(RayResource):
+class KubeRayEphemeralCluster(XRayHooks, RayResource):
     """A RayCluster rendered from a cluster profile, living exactly as long as one step."""
 
     profile: str = Field(default="cpu-small", description="Cluster profile name (k8s/profiles/).")
@@ -91,6 +92,7 @@ class KubeRayEphemeralCluster(RayResource):
         description="Ray auth token of the cluster (the Secret in the template's "
         "`authOptions.secretName`); set it with dg.EnvVar('RAY_AUTH_TOKEN'), never in code.",
     )
+    xray: XRayConfig = Field(default_factory=XRayConfig, description="X-Ray collection.")
     poll_interval: float = Field(default=0.5, description="Seconds between status polls.")
     timeout: float = Field(
         default=600.0, description="Seconds to wait for the cluster to be ready."
@@ -100,6 +102,9 @@ class KubeRayEphemeralCluster(RayResource):
     _gcs_port: int = PrivateAttr(default=6379)
     _client: Any = PrivateAttr(default=None)
     _token_settings: dict | None = PrivateAttr(default=None)  # restored after disconnecting
+    _xray: Any = PrivateAttr(default=None)
+    _xray_probes: Any = PrivateAttr(default=None)
+    _xray_mlflow: Any = PrivateAttr(default=None)
 
     @property
     def client(self):
@@ -130,7 +135,18 @@ class KubeRayEphemeralCluster(RayResource):
     def cluster_namespace(self) -> str:
         return self._namespace or self.resolved_profile().namespace
 
+    def cluster_facts(self) -> dict:
+        profile = self.resolved_profile()
+        return {
+            "cpus": profile.total_cpu,
+            "memory_gib": profile.total_memory_gib,
+            "gpus": profile.total_gpus,
+            "gpu_type": profile.gpu_type,
+            "profile": profile.name,
+        }
+
     def create(self, context: Any) -> None:
+        self.xray_start(context, "kuberay")
         profile = self.resolved_profile()
         owner = owner_of(context, self.resource_uid)
         manifest = render_raycluster(profile, owner)  # pre-flight: raises before any API call
@@ -144,6 +160,7 @@ class KubeRayEphemeralCluster(RayResource):
             + ")"
         )
         self.client.create(body=manifest, namespace=profile.namespace)
+        self.xray_mark("created")
 
     def wait(self, context: Any) -> None:
         namespace = self.cluster_namespace
@@ -167,6 +184,7 @@ class KubeRayEphemeralCluster(RayResource):
         self._gcs_port = int(endpoints.get("gcs-server", 6379))
         self._host = self.connect_host or f"{service}.{namespace}.svc.cluster.local"
         context.log.info(f"RayCluster {self.name} ready in {time.monotonic() - started:.1f}s")
+        self.xray_mark("ready")
 
     # No tenacity retry as in the base class: connecting to a ready head either works or not.
     def connect(self, context: Any):  # pyright: ignore[reportIncompatibleVariableOverride]
@@ -180,6 +198,7 @@ class KubeRayEphemeralCluster(RayResource):
             options.setdefault("runtime_env", {}).setdefault("env_vars", {}).update(env_vars)
         self._context = ray.init(address=self.ray_address, **options)
         self.data_execution_options.apply()
+        self.xray_connected(context)
         return self._context
 
     def delete(self, context: Any) -> None:
@@ -215,6 +234,7 @@ class KubeRayEphemeralCluster(RayResource):
                 time.sleep(0.5 * attempt)  # back-off between API retries
 
     def cleanup(self, context: Any, exception: BaseException | None) -> None:
+        self.xray_collect(context, exception)  # logs and samples while the cluster exists
         # Disconnect before deleting: a driver whose GCS vanishes under it waits out Ray's
         # reconnect timeout (a minute) in ray.shutdown().
         if self._context is not None:
@@ -223,4 +243,9 @@ class KubeRayEphemeralCluster(RayResource):
         if self._token_settings is not None:
             restore_token_settings(self._token_settings)
             self._token_settings = None
-        super().cleanup(context, exception)
+        deleted = False
+        try:
+            super().cleanup(context, exception)
+            deleted = self.created
+        finally:
+            self.xray_finish(context, deleted=deleted)

@@ -9,14 +9,15 @@ from typing import Any
 
 import dagster as dg
 from dagster_ray import LocalRay, RayResource
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from ml_assets import environment
+from ml_assets.defs.xray_hooks import XRayConfig, XRayHooks
 
 RAY_MODES = ("local", "kuberay", "address")
 
 
-class LocalRayCluster(LocalRay):
+class LocalRayCluster(XRayHooks, LocalRay):
     """An embedded Ray started for the step and shut down after it.
 
     dagster-ray's `LocalRay` with explicit sizing: on a shared machine a step must not grab every
@@ -33,6 +34,11 @@ class LocalRayCluster(LocalRay):
     object_store_memory_mb: int | None = Field(
         default=None, description="Object store size in MiB. None: Ray's default (30% of RAM)."
     )
+    xray: XRayConfig = Field(default_factory=XRayConfig, description="X-Ray collection.")
+
+    _xray: Any = PrivateAttr(default=None)
+    _xray_probes: Any = PrivateAttr(default=None)
+    _xray_mlflow: Any = PrivateAttr(default=None)
 
     @property
     def name(self) -> str:
@@ -42,6 +48,7 @@ class LocalRayCluster(LocalRay):
     def connect(self, context: Any):  # pyright: ignore[reportIncompatibleVariableOverride]
         import ray
 
+        self.xray_start(context, "local")
         if ray.is_initialized():
             raise RuntimeError(
                 "Ray is already initialized in this process; the local Ray resource starts its "
@@ -60,7 +67,23 @@ class LocalRayCluster(LocalRay):
             options.setdefault("runtime_env", {}).setdefault("env_vars", {}).update(env_vars)
         self._context = ray.init(**options)
         self.data_execution_options.apply()
+        self.xray_connected(context)
         return self._context
+
+    def cluster_facts(self) -> dict:
+        import ray
+
+        resources = ray.cluster_resources()
+        return {
+            "cpus": resources.get("CPU", 0.0),
+            "memory_gib": round(resources.get("memory", 0.0) / 2**30, 2),
+            "gpus": int(resources.get("GPU", 0)),
+        }
+
+    def cleanup(self, context: Any, exception: BaseException | None) -> None:
+        self.xray_collect(context, exception)
+        super().cleanup(context, exception)
+        self.xray_finish(context, deleted=True)  # the embedded Ray is shut down
 
 
 class ExistingRayCluster(RayResource):

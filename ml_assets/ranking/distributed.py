@@ -5,6 +5,7 @@ Imports Ray, never Dagster; the training asset calls `fit_distributed` on a conn
 
 import json
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,9 +89,12 @@ def _worker_loop(config: dict) -> None:
             print(f"[ranking_model] {message}", flush=True)  # noqa: T201 (Ray forwards it)
 
     for epoch in range(start_epoch, train.epochs):
+        started_at = time.time()
         stats = train_one_epoch(model, optimizer, batches(epoch), train, epoch=epoch, on_log=log)
         record = {
             "epoch": epoch,
+            "started_at": started_at,  # wall clock, for the X-Ray timeline
+            "finished_at": time.time(),
             "loss": stats.loss,
             "samples": stats.samples * world,
             "seconds": stats.seconds,

@@ -11,9 +11,12 @@ import sys
 import time
 
 import dagster as dg
+import mlflow
 import pytest
 
 from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster
+from ml_assets.environment import local_mlflow_tracking_uri
+from ml_assets.xray.record import EVENTS, load_records
 from ml_assets_tests.kube.conftest import NAMESPACE, RAY_TOKEN, list_rayclusters, wait_for
 from ml_assets_tests.kube.probe_defs import cluster_probe, flaky_job
 
@@ -189,7 +192,24 @@ def test_the_training_asset_trains_on_its_own_ephemeral_cluster(
     assert metadata["ray_cluster"].value == created["name"]
     assert created["labels"]["ml-assets.io/asset"] == "ranking_model"
     assert metadata["epochs"].value == 1 and metadata["dagster/row_count"].value > 0
-    assert (
-        metadata["final_train_loss"].value < 0.7
-    )  # finite and sane; divergence gives nan or far above
+    # A finite, sane loss: a diverged run reports nan or far above 0.7.
+    assert metadata["final_train_loss"].value < 0.7
     assert_nothing_left(admin, operator)
+
+    # X-Ray: the record outlives the cluster, with every lifecycle event in order.
+    (record,) = load_records(ml_home / "xray", result.run_id)
+    assert record.outcome == "succeeded" and record.cluster == created["name"]
+    assert list(record.timeline) == list(EVENTS)
+    assert sorted(record.timeline.values()) == list(record.timeline.values())
+    workers = {s["process"] for s in record.samples if s["process"].startswith("train-worker")}
+    assert workers and any(s["process"] == "node" for s in record.samples)
+    assert any(name.endswith("/raylet.out") for name in record.logs)
+    assert any("[ranking_model] epoch 0 done" in text for text in record.logs.values())
+    assert record.epochs[0]["samples_per_second"] > 0 and record.cpus == 9  # cpu-small profile
+    assert metadata["xray_utilization"].value.startswith("![utilization](data:image/png;base64,")
+    assert metadata["xray_record"].value == str(
+        ml_home / "xray" / result.run_id / "ranking_model" / "xray.json"
+    )
+    client = mlflow.MlflowClient(local_mlflow_tracking_uri())
+    artifacts = {a.path for a in client.list_artifacts(metadata["mlflow_run_id"].value, "xray")}
+    assert artifacts == {"xray/xray.json", "xray/report.html"}

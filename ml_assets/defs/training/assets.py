@@ -16,6 +16,7 @@ from ml_assets.defs.resources import (
     StorageResource,
     write_parquet_atomically,
 )
+from ml_assets.defs.xray_hooks import XRayHooks, xray_metadata
 
 
 class TrainingConfig(dg.Config):
@@ -164,6 +165,8 @@ def ranking_model(
         loss_curve_png=curve_png,
     )
     shutil.rmtree(encoded_dir, ignore_errors=True)
+    if isinstance(ray_cluster, XRayHooks):  # X-Ray's record goes next to the MLflow run
+        ray_cluster.attach_mlflow_run(mlflow_tracking.resolved_tracking_uri, run_id)
     last = outcome.history[-1]
     return dg.MaterializeResult(
         value={
@@ -187,5 +190,6 @@ def ranking_model(
             "dagster/row_count": vocabulary.rows,
             "loss_curve": png_markdown(curve_png, "training loss"),
             "seconds": round(time.perf_counter() - started, 1),
+            **xray_metadata(ray_cluster, outcome.history),
         },
     )

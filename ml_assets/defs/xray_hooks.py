@@ -1,0 +1,174 @@
+"""X-Ray collection wired into the Ray resources' lifecycle (DESIGN section 3).
+
+The resource owns the record: it marks the lifecycle events as dagster-ray's hooks fire, starts a
+probe per node once connected, collects the samples and Ray's logs in `cleanup` *before* the
+cluster is disconnected and deleted, and writes the record (JSON + self-contained HTML) after it
+is gone, next to the MLflow run when the step attached one. Steps add what only they know
+(training times, throughput) through `xray_record()` and show a summary with `xray_metadata()`.
+Collection never fails a step: an X-Ray problem is logged as a warning.
+"""
+
+import time
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from ml_assets import environment
+from ml_assets.xray.record import DEFAULT_PRICES, XRayRecord, record_dir
+
+
+class XRayConfig(dg.Config):
+    enabled: bool = Field(default=True, description="Collect an X-Ray record for this step.")
+    interval_s: float = Field(default=1.0, description="Seconds between utilization samples.")
+    log_lines: int = Field(default=200, description="Last lines kept of each Ray log file.")
+    root: str | None = Field(
+        default=None, description="Where records go. None: $ML_ASSETS_HOME/xray."
+    )
+    prices: dict[str, Any] = Field(
+        default_factory=lambda: dict(DEFAULT_PRICES),
+        description="USD per cpu_hour, memory_gib_hour, and gpu_hour by GPU type (an estimate).",
+    )
+
+
+def xray_root(config: XRayConfig) -> Path:
+    return Path(config.root) if config.root else environment.home() / "xray"
+
+
+class XRayHooks:
+    """Mixed into a dagster-ray `RayResource` that declares `xray: XRayConfig` and `_xray`."""
+
+    xray: XRayConfig
+    _xray: Any
+    _xray_probes: Any
+    _xray_mlflow: Any
+
+    def cluster_facts(self) -> dict:
+        """cpus, memory_gib, gpus, gpu_type, profile of the cluster; overridden per mode."""
+        return {}
+
+    def xray_start(self, context: Any, mode: str) -> XRayRecord | None:
+        if not self.xray.enabled or self._xray is not None:
+            return self._xray
+        run = context.dagster_run
+        step = (context.log.metadata.get("step_key") if context.log else None) or "step"
+        self._xray = XRayRecord(
+            run_id=run.run_id if run is not None else "no-run",
+            step=step,
+            cluster="(not created)",
+            mode=mode,
+            prices=self.xray.prices,
+        )
+        self._xray.mark("requested")
+        return self._xray
+
+    def xray_mark(self, event: str) -> None:
+        if self._xray is not None:
+            self._xray.mark(event)
+
+    def xray_connected(self, context: Any) -> None:
+        record = self._xray
+        if record is None:
+            return
+        record.cluster = self.name  # type: ignore[attr-defined]
+        for key, value in self.cluster_facts().items():
+            setattr(record, key, value)
+        record.mark("connected")
+        try:
+            from ml_assets.ray.xray_probe import start_probes
+
+            self._xray_probes = start_probes(self.xray.interval_s)
+        except Exception as error:  # X-Ray must never fail the step
+            context.log.warning(f"X-Ray: could not start utilization probes: {error}")
+
+    def xray_collect(self, context: Any, exception: BaseException | None) -> None:
+        """Before teardown: pull samples and log tails off the cluster while it still exists."""
+        record = self._xray
+        if record is None:
+            return
+        record.outcome = "failed" if exception is not None else "succeeded"
+        if exception is not None:
+            record.error = f"{type(exception).__name__}: {exception}"[:4000]
+        if not self._xray_probes:
+            return
+        try:
+            from ml_assets.ray.xray_probe import collect
+
+            record.samples, record.logs = collect(self._xray_probes, self.xray.log_lines)
+        except Exception as error:
+            context.log.warning(f"X-Ray: could not collect samples and logs: {error}")
+        self._xray_probes = None
+
+    def xray_finish(self, context: Any, deleted: bool) -> None:
+        """After teardown: the record is complete; write it and attach it to the MLflow run."""
+        record = self._xray
+        if record is None:
+            return
+        if deleted:
+            record.mark("deleted")
+        self._xray = None
+        try:
+            from ml_assets.xray.report import render_html
+
+            directory = record_dir(xray_root(self.xray), record.run_id, record.step)
+            path = record.save(directory)
+            (directory / "report.html").write_text(render_html(record))
+            context.log.info(f"X-Ray record of {record.cluster}: {path}")
+            if self._xray_mlflow is not None and record.mlflow_run_id:
+                from mlflow import MlflowClient
+
+                MlflowClient(self._xray_mlflow).log_artifacts(
+                    record.mlflow_run_id, str(directory), artifact_path="xray"
+                )
+        except Exception as error:
+            context.log.warning(f"X-Ray: could not write the record: {error}")
+
+    # Used by steps ----------------------------------------------------------------------------
+
+    def xray_record(self) -> XRayRecord | None:
+        return self._xray
+
+    def attach_mlflow_run(self, tracking_uri: str, run_id: str) -> None:
+        if self._xray is not None:
+            self._xray.mlflow_run_id = run_id
+            self._xray_mlflow = tracking_uri
+
+    def xray_snapshot(self) -> list[dict]:
+        if not self._xray_probes:
+            return []
+        from ml_assets.ray.xray_probe import snapshot
+
+        return snapshot(self._xray_probes)
+
+
+def xray_metadata(ray_cluster: Any, history: list[dict]) -> dict[str, Any]:
+    """The step's X-Ray summary as asset metadata: key figures, the record's path, two plots."""
+    from ml_assets.defs.metadata import png_markdown
+    from ml_assets.xray.plots import throughput_png, utilization_png
+
+    record = ray_cluster.xray_record() if isinstance(ray_cluster, XRayHooks) else None
+    if record is None:
+        return {}
+    record.epochs = [dict(epoch) for epoch in history]
+    if history and "started_at" in history[0]:
+        record.mark("training_started", history[0]["started_at"])
+        record.mark("training_finished", history[-1]["finished_at"])
+    samples = ray_cluster.xray_snapshot()
+    directory = record_dir(xray_root(ray_cluster.xray), record.run_id, record.step)
+    # The cluster still lives: outcome, logs and the final duration come with the record.
+    summary = record.summary() | {"utilization_samples": len(samples)}
+    metadata: dict[str, Any] = {
+        f"xray_{key}": value
+        for key, value in summary.items()
+        if value is not None and key not in ("outcome", "log_files", "cluster_seconds")
+    }
+    metadata["xray_record"] = dg.MetadataValue.path(str(directory / "xray.json"))
+    metadata["xray_report"] = dg.MetadataValue.path(str(directory / "report.html"))
+    metadata["xray_lifecycle_s"] = dg.MetadataValue.json(record.durations())
+    start = record.timeline.get("requested", time.time())
+    if samples:
+        metadata["xray_utilization"] = png_markdown(utilization_png(samples, start), "utilization")
+    if history:
+        metadata["xray_throughput"] = png_markdown(throughput_png(history), "throughput")
+    return metadata

@@ -1,0 +1,1 @@
+"""X-Ray: what happened on a Ray cluster, kept after the cluster is gone (no Dagster imports)."""

@@ -1,0 +1,44 @@
+"""X-Ray plots as PNG bytes: utilization over time and training throughput."""
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def utilization_png(samples: list[dict], start: float) -> bytes:
+    """CPU % and memory per node and per Ray Train worker, against seconds since `start`."""
+    figure, (cpu_axis, memory_axis) = plt.subplots(2, 1, figsize=(7, 4.5), sharex=True)
+    series: dict[str, list[dict]] = {}
+    for row in samples:
+        series.setdefault(f"{row['node']}:{row['process']}", []).append(row)
+    for name, rows in sorted(series.items()):
+        seconds = [row["t"] - start for row in rows]
+        cpu_axis.plot(seconds, [row.get("gpu_percent", row["cpu_percent"]) for row in rows],
+                      label=name)  # fmt: skip
+        memory_axis.plot(seconds, [row.get("gpu_memory_mib", row["rss_mib"]) for row in rows])
+    cpu_axis.set_ylabel("CPU % (GPU % for gpu-*)")
+    memory_axis.set_ylabel("memory MiB")
+    memory_axis.set_xlabel("seconds since the cluster was requested")
+    if series:
+        cpu_axis.legend(fontsize=7, loc="upper left")
+    cpu_axis.set_title("utilization")
+    return _png(figure)
+
+
+def throughput_png(epochs: list[dict]) -> bytes:
+    figure, axis = plt.subplots(figsize=(7, 2.8))
+    axis.bar([str(e["epoch"]) for e in epochs], [e["samples_per_second"] for e in epochs])
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("samples / s (all workers)")
+    axis.set_title("training throughput")
+    return _png(figure)
