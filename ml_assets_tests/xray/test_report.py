@@ -1,7 +1,6 @@
 """The X-Ray record's figures, and its HTML report as a real browser shows it."""
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
