@@ -36,6 +36,23 @@ def xray_root(config: XRayConfig) -> Path:
     return Path(config.root) if config.root else environment.home() / "xray"
 
 
+def step_failure(context: Any, run_id: str, step: str) -> str | None:
+    """The error of this step's STEP_FAILURE event in the instance, if it failed."""
+    instance = getattr(context, "instance", None)
+    if instance is None:
+        return None
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
+    for record in records:
+        entry = record.event_log_entry
+        if entry.step_key == step and entry.dagster_event is not None:
+            failure, messages = entry.dagster_event.step_failure_data.error, []
+            while failure is not None:  # Dagster's wrapper first, the user's error last
+                messages.append(failure.message.strip())
+                failure = failure.cause
+            return "\ncaused by: ".join(messages) or "step failed"
+    return None
+
+
 class XRayHooks:
     """Mixed into a dagster-ray `RayResource` that declares `xray: XRayConfig` and `_xray`."""
 
@@ -87,9 +104,14 @@ class XRayHooks:
         record = self._xray
         if record is None:
             return
-        record.outcome = "failed" if exception is not None else "succeeded"
-        if exception is not None:
-            record.error = f"{type(exception).__name__}: {exception}"[:4000]
+        # A step's own exception is not thrown into its resources: ask the event log.
+        error = (
+            f"{type(exception).__name__}: {exception}"
+            if exception is not None
+            else step_failure(context, record.run_id, record.step)
+        )
+        record.outcome = "failed" if error else "succeeded"
+        record.error = error[:4000] if error else None
         if not self._xray_probes:
             return
         try:

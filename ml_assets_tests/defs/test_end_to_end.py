@@ -8,6 +8,7 @@ import pytest
 import ray
 
 from ml_assets import runner
+from ml_assets.xray.record import load_records
 
 pytestmark = pytest.mark.slow
 
@@ -60,6 +61,18 @@ def test_pipeline_publishes_a_champion_that_a_worse_model_cannot_replace(
     assert champion_version(client) == "1"
     run = client.get_run(training["mlflow_run_id"])
     assert run.data.params["epochs"] == "2"
+    # X-Ray of the embedded Ray: what the training step's cluster did, kept after it stopped.
+    (xray,) = load_records(ml_home / "xray", result.run_id)
+    assert xray.mode == "local" and xray.outcome == "succeeded" and xray.cpus == 2
+    assert list(xray.timeline) == [
+        "requested", "connected", "training_started", "training_finished", "deleted"
+    ]  # fmt: skip
+    assert {s["process"] for s in xray.samples} >= {"node"}
+    assert xray.logs and len(xray.epochs) == 2
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "xray")} == {
+        "xray/xray.json",
+        "xray/report.html",
+    }
     assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 2
     assert "holdout_model_auc" in run.data.metrics and "holdout_optimum_auc" in run.data.metrics
 

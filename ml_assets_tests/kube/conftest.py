@@ -104,8 +104,9 @@ def wait_for(predicate, timeout: float, what: str):
 
 
 @pytest.fixture
-def operator(control_plane):
-    """The KubeRay stand-in; a test sets `.mode`. Fails the test if it hit an error."""
+def operator(control_plane, ml_home):
+    """The KubeRay stand-in; a test sets `.mode`. Fails the test if it hit an error.
+    (`ml_home`: X-Ray records and local MLflow of the test stay in its tmp dir.)"""
     fake = FakeKubeRayOperator(control_plane.api_client()).start()
     try:
         yield fake

@@ -95,7 +95,9 @@ def test_readiness_timeout_fails_clearly_within_the_timeout_and_deletes(
     assert_nothing_left(admin, operator)
 
 
-def test_a_failing_step_deletes_its_cluster(control_plane, admin, operator, instance):
+def test_a_failing_step_deletes_its_cluster_and_its_xray_says_why(
+    control_plane, admin, operator, instance, ml_home
+):
     @dg.asset
     def diverging_training(ray_cluster: KubeRayEphemeralCluster):
         import ray
@@ -107,6 +109,9 @@ def test_a_failing_step_deletes_its_cluster(control_plane, admin, operator, inst
     assert "loss is NaN" in step_error(result)
     assert len(operator.created) == 1
     assert_nothing_left(admin, operator)
+    (record,) = load_records(ml_home / "xray", result.run_id)
+    assert record.outcome == "failed" and "loss is NaN" in (record.error or "")
+    assert "deleted" in record.timeline and any("gcs_server" in n for n in record.logs)
 
 
 def test_a_bad_profile_fails_in_preflight_and_creates_nothing(
