@@ -18,6 +18,10 @@ MAX_AGE_HOURS_ENV = "ML_ASSETS_RAY_CLUSTER_MAX_AGE_HOURS"
 DEFAULT_MAX_AGE_HOURS = 12.0
 
 
+def max_age_hours() -> float:
+    return float(os.environ.get(MAX_AGE_HOURS_ENV, DEFAULT_MAX_AGE_HOURS))
+
+
 def _age_hours(cluster: dict, now: datetime) -> float:
     created = datetime.strptime(cluster["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
     return (now - created.replace(tzinfo=UTC)).total_seconds() / 3600
@@ -51,7 +55,7 @@ def orphaned_ray_clusters(
 ) -> dg.SkipReason:
     from kubernetes.client import ApiException
 
-    max_age = float(os.environ.get(MAX_AGE_HOURS_ENV, DEFAULT_MAX_AGE_HOURS))
+    max_age = max_age_hours()
     namespace = ray_cluster_api.namespace
     client = ray_cluster_api.client()
     now = datetime.now(UTC)

@@ -9,13 +9,14 @@ cleanup sensor and `ml-assets cluster ls` can find the owner of any cluster.
 import copy
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
 import yaml
 
 from ml_assets.ray.profiles import GPU_PRODUCTS, ClusterProfile, preflight
+from ml_assets.version import code_version
 
 DEFAULT_TEMPLATE = (
     Path(__file__).resolve().parents[2] / "k8s" / "rayclusters" / "raycluster.template.yaml"
@@ -35,7 +36,7 @@ class ClusterOwner:
     run_id: str
     asset: str
     partition: str | None = None
-    code_version: str = version("ml-assets")
+    code_version: str = field(default_factory=code_version)
     owner_uid: str = ""  # one resource instance: a retried step gets a new cluster
 
 

@@ -6,8 +6,12 @@ import polars as pl
 import psutil
 import pytest
 import ray
+import yaml
+from typer.testing import CliRunner
 
 from ml_assets import runner
+from ml_assets.cli import app
+from ml_assets.version import code_version
 from ml_assets.xray.record import load_records
 
 pytestmark = pytest.mark.slow
@@ -35,7 +39,7 @@ def champion_version(client, name="ads_ctr_ranker"):
 
 
 def test_pipeline_publishes_a_champion_that_a_worse_model_cannot_replace(
-    instance, ml_home, mlflow_server
+    instance, ml_home, mlflow_server, monkeypatch, tmp_path
 ):
     request = request_for(mlflow_server)
     ran = runner.materialize_partitions(instance, request)
@@ -98,6 +102,23 @@ def test_pipeline_publishes_a_champion_that_a_worse_model_cannot_replace(
     assert champion_version(client) == "1"
     assert [v.version for v in client.search_model_versions("name='ads_ctr_ranker'")] == ["1"]
     assert runner.latest_metadata(instance, "published_model")["version"] == 1
+
+    # `ml-assets models` and `reproduce` read the same registry and Dagster instance.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch.setenv("DAGSTER_HOME", instance.root_directory)
+    monkeypatch.setenv("COLUMNS", "200")
+    listed = CliRunner().invoke(app, ["models"])
+    assert listed.exit_code == 0, listed.output
+    row = next(line for line in listed.output.splitlines() if line.startswith("│ 1 "))
+    assert "challenger, champion" in row and "True" in row
+    config = tmp_path / "reproduce.yaml"
+    shown = CliRunner().invoke(app, ["reproduce", "1", "--write-config", str(config)])
+    assert shown.exit_code == 0, shown.output
+    assert result.run_id in shown.output and code_version() in shown.output
+    assert "--from 2026-11-06 --to 2026-11-08" in shown.output  # training days + holdout
+    assert f"--config {config}" in shown.output
+    assert yaml.safe_load(config.read_text())["ops"]["ranking_model"]["config"]["epochs"] == 2
+    assert CliRunner().invoke(app, ["reproduce", "7"]).exit_code == 1
 
     # Each step's embedded Ray was stopped with the step, on success and on failure alike.
     assert not ray.is_initialized()

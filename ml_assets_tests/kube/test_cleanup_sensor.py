@@ -18,9 +18,9 @@ def run_with_status(instance, status: dg.DagsterRunStatus) -> str:
     return run.run_id
 
 
-def cluster_for(run_id: str, uid: str) -> dict:
+def cluster_for(run_id: str, uid: str, profile: str = "cpu-small") -> dict:
     owner = ClusterOwner(run_id=run_id, asset="ranking_model", owner_uid=uid)
-    return render_raycluster(load_profile("cpu-small"), owner)
+    return render_raycluster(load_profile(profile), owner)
 
 
 def evaluate(control_plane, instance) -> str:

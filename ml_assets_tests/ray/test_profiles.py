@@ -6,6 +6,7 @@ import pytest
 
 from ml_assets.ray.cluster_spec import ClusterOwner, cluster_name, label_value, render_raycluster
 from ml_assets.ray.profiles import ProfileError, load_profile, preflight, with_overrides
+from ml_assets.version import code_version
 
 RAY = version("ray")
 OWNER = ClusterOwner(
@@ -48,7 +49,8 @@ def test_labels_tie_the_cluster_to_run_asset_partition_and_code_version():
     assert labels["ml-assets.io/run-id"] == OWNER.run_id
     assert labels["ml-assets.io/asset"] == "ranking_model"
     assert labels["ml-assets.io/partition"] == "2026-11-01..2026-11-07"
-    assert labels["ml-assets.io/code-version"] == version("ml-assets")
+    assert labels["ml-assets.io/code-version"] == label_value(code_version())
+    assert code_version().startswith(version("ml-assets") + "+g")  # a git checkout
     assert labels["ml-assets.io/owner-uid"] == "f00dbabe"
     assert spec["metadata"]["name"] == "mla-ranking-model-5b0c9a1e-f00dba"
     head_pod_labels = spec["spec"]["headGroupSpec"]["template"]["metadata"]["labels"]

@@ -87,6 +87,7 @@ def ranking_model(
     from ml_assets.ranking.tracking import log_training_run
     from ml_assets.ranking.vocabulary import Vocabulary
     from ml_assets.ray.scaling import plan_workers
+    from ml_assets.version import code_version
 
     started = time.perf_counter()
     vocabulary = Vocabulary.load(feature_vocabulary)
@@ -159,7 +160,12 @@ def ranking_model(
             "cpus_per_worker": plan.cpus_per_worker,
             "use_gpu": plan.use_gpu,
         },
-        tags={"dagster.run_id": context.run_id, "dagster.asset": "ranking_model"},
+        tags={
+            "dagster.run_id": context.run_id,
+            "dagster.asset": "ranking_model",
+            "ml_assets.code_version": code_version(),
+            "ml_assets.ray_cluster": ray_cluster.name,
+        },
         history=outcome.history,
         model_dir=model_dir,
         loss_curve_png=curve_png,

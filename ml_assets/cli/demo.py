@@ -1,25 +1,17 @@
-"""`ml-assets`: the platform's command line (typer + rich)."""
+"""`ml-assets demo`: the whole pipeline on embedded defaults, then the champion."""
 
 import datetime as dt
 import time
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True, help="Ads ranking on Dagster + Ray: run and inspect.")
-console = Console()
+from ml_assets.cli.common import console, fmt
 
 DEMO_END_DATE = "2026-11-08"  # fixed, so the demo's numbers are reproducible
 
 
-@app.callback()
-def main() -> None:
-    """Ads ranking on Dagster + Ray: run and inspect."""
-
-
-@app.command()
 def demo(
     end_date: str = typer.Option(DEMO_END_DATE, help="Last holdout day (YYYY-MM-DD)."),
     train_days: int = typer.Option(7, min=1, help="Training days before the holdout."),
@@ -103,15 +95,7 @@ def _print_summary(instance, seconds: float) -> None:
     for metric in ("auc", "log_loss", "normalized_entropy", "calibration"):
         model = evaluation.get(f"model_{metric}")
         optimum = evaluation.get(f"optimum_{metric}")
-        table.add_row(metric, _fmt(model), _fmt(optimum))
-    table.add_row("gap closed (log loss)", _fmt(evaluation.get("gap_closed")), "1.0")
+        table.add_row(metric, fmt(model), fmt(optimum))
+    table.add_row("gap closed (log loss)", fmt(evaluation.get("gap_closed")), "1.0")
     console.print(table)
     console.print(f"Finished in {seconds:.0f} s.")
-
-
-def _fmt(value) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
-if __name__ == "__main__":
-    app()
