@@ -79,7 +79,7 @@ def reproduce(
     dagster_run_id = tags.get("dagster.run_id")
     instance = dagster_instance()
     dagster_run = instance.get_run_by_id(dagster_run_id) if dagster_run_id else None
-    holdout = _holdout_dates(instance, dagster_run_id) if dagster_run else []
+    holdout = _holdout_dates(instance, dagster_run.run_id) if dagster_run else []
     run_config = dict(dagster_run.run_config) if dagster_run is not None else {}
     run_config.pop("loggers", None)
     cluster = tags.get("ml_assets.ray_cluster", "-")
