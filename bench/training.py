@@ -82,14 +82,20 @@ def plain_torch(schema, files, model_config, train_config, threads) -> dict:
     return {"epochs": epochs, "wall_seconds": time.perf_counter() - started}
 
 
-def ray_train(schema, files, model_config, train_config, plan, storage: Path) -> dict:
+def ray_train(
+    schema, files, model_config, train_config, plan, storage: Path, xray: bool = False
+) -> dict:
+    """One Ray Train fit on a fresh local Ray; `xray` runs X-Ray's node probes alongside."""
     import ray
 
     from ml_assets.ranking.distributed import fit_distributed
+    from ml_assets.ray import xray_probe
 
     started = time.perf_counter()
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    samples, probe_cpu_seconds = 0, 0.0
     try:
+        probes = xray_probe.start_probes(interval_s=1.0) if xray else []
         outcome = fit_distributed(
             files,
             model_config=model_config,
@@ -99,8 +105,11 @@ def ray_train(schema, files, model_config, train_config, plan, storage: Path) ->
             categorical=schema.categorical,
             label=schema.label,
             storage_path=str(storage),
-            run_name=f"bench-{plan.num_workers}",
+            run_name=f"bench-{plan.num_workers}-{time.time_ns()}",
         )
+        if probes:
+            probe_cpu_seconds = sum(ray.get([p.cpu_seconds.remote() for p in probes]))
+            samples = len(xray_probe.collect(probes, log_lines=200)[0])
     finally:
         ray.shutdown()
     return {
@@ -109,6 +118,8 @@ def ray_train(schema, files, model_config, train_config, plan, storage: Path) ->
             for e in outcome.history
         ],
         "wall_seconds": time.perf_counter() - started,
+        "xray_samples": samples,
+        "xray_probe_cpu_seconds": probe_cpu_seconds,
     }
 
 

@@ -18,39 +18,45 @@ from ml_assets.defs.resources import ImpressionSource, MlflowResource, StorageRe
 from ml_assets.defs.training.assets import ranking_model
 
 
-def build_resources() -> dict:
+def build_resources(ray_mode: str, profile: str | None = None) -> dict:
     """Resources for the current environment (ML_ASSETS_ENV), decided here and nowhere else."""
     environment.environment()  # fail fast on an unknown environment name
-    kuberay = environment.ray_mode() == "kuberay"
+    kuberay = ray_mode == "kuberay"
     return {
-        "ray_cluster": ray_cluster_resource(environment.ray_mode()),
-        **({"ray_cluster_api": ray_cluster_api_resource()} if kuberay else {}),
+        "ray_cluster": ray_cluster_resource(ray_mode, profile),
+        **({"ray_cluster_api": ray_cluster_api_resource(profile)} if kuberay else {}),
         "source": ImpressionSource(),
         "storage": StorageResource(),
         "mlflow_tracking": MlflowResource(),
     }
 
 
-def build_sensors() -> list:
+def build_sensors(ray_mode: str) -> list:
     """The cleanup sensor exists where ephemeral clusters do."""
-    if environment.ray_mode() != "kuberay":
+    if ray_mode != "kuberay":
         return []
     from ml_assets.defs.ray_cleanup import orphaned_ray_clusters
 
     return [orphaned_ray_clusters]
 
 
-defs = dg.Definitions(
-    assets=[
-        raw_impressions,
-        ad_features,
-        feature_vocabulary,
-        ranking_model,
-        model_evaluation,
-        published_model,
-    ],
-    asset_checks=[beats_base_rate, calibrated, no_leakage],
-    jobs=[daily_features_job, train_and_publish_job],
-    sensors=build_sensors(),
-    resources=build_resources(),
-)
+def build_definitions(ray_mode: str | None = None, profile: str | None = None) -> dg.Definitions:
+    """The code location; by default as ML_ASSETS_RAY says (the CLI's --profile overrides)."""
+    mode = ray_mode or environment.ray_mode()
+    return dg.Definitions(
+        assets=[
+            raw_impressions,
+            ad_features,
+            feature_vocabulary,
+            ranking_model,
+            model_evaluation,
+            published_model,
+        ],
+        asset_checks=[beats_base_rate, calibrated, no_leakage],
+        jobs=[daily_features_job, train_and_publish_job],
+        sensors=build_sensors(mode),
+        resources=build_resources(mode, profile),
+    )
+
+
+defs = build_definitions()

@@ -29,6 +29,19 @@ def dagster_instance():
     return dg.DagsterInstance.get()
 
 
+def progress_bar():
+    """The one progress bar style of the CLI: description, bar, n/total, elapsed."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
 def fmt(value, digits: int = 4) -> str:
     if value is None:
         return "-"

@@ -4,10 +4,9 @@ import datetime as dt
 import time
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ml_assets.cli.common import console, fmt
+from ml_assets.cli.common import console, fmt, progress_bar
 
 DEMO_END_DATE = "2026-11-08"  # fixed, so the demo's numbers are reproducible
 
@@ -43,13 +42,7 @@ def demo(
     console.print(f"Dagster instance: [bold]{home}[/bold] (SQLite); window ends {end_date}")
     started = time.perf_counter()
     days = request.dates()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar() as progress:
         task = progress.add_task("raw_impressions + ad_features", total=len(days))
 
         def advance(day: str, skipped: bool) -> None:

@@ -2,14 +2,12 @@
 cluster profile, with a progress bar over the runs."""
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import typer
 import yaml
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ml_assets.cli.common import FAILED, console, dagster_instance, fail
+from ml_assets.cli.common import FAILED, console, dagster_instance, fail, progress_bar
 
 
 def _date(value: str, option: str) -> dt.date:
@@ -73,10 +71,11 @@ def run(
             preflight(load_profile(profile))
         except ProfileError as error:
             fail(str(error))
-        os.environ["ML_ASSETS_RAY"] = "kuberay"  # read once, when the definitions load below
-        os.environ["ML_ASSETS_RAY_PROFILE"] = profile
 
-    from ml_assets.definitions import defs
+    from ml_assets.definitions import build_definitions, defs
+
+    if profile:
+        defs = build_definitions("kuberay", profile)
 
     graph = defs.resolve_asset_graph()
     known = {key.to_user_string(): key for key in graph.get_all_asset_keys()}
@@ -106,13 +105,7 @@ def run(
     plan = [(day, daily) for day in days if daily] + ([(None, once)] if once else [])
     where = f"profile {profile} (kuberay)" if profile else "local Ray"
     console.print(f"{len(plan)} run(s) on {where}; instance {instance.root_directory}")
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar() as progress:
         task = progress.add_task("materializing", total=len(plan))
         for day, keys in plan:
             names = ", ".join(key.to_user_string() for key in keys)

@@ -114,31 +114,33 @@ class ExistingRayCluster(RayResource):
         return True
 
 
-def ray_cluster_resource(mode: str) -> RayResource:
+def ray_cluster_resource(mode: str, profile: str | None = None) -> RayResource:
     """The resource for a mode name (ML_ASSETS_RAY); asset code is the same for all three."""
     if mode == "local":
         return LocalRayCluster()
     if mode == "kuberay":
         from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster
 
-        return KubeRayEphemeralCluster(**_kuberay_settings())
+        return KubeRayEphemeralCluster(**_kuberay_settings(profile))
     if mode == "address":
         return ExistingRayCluster(address=dg.EnvVar("ML_ASSETS_RAY_ADDRESS"))
     raise ValueError(f"unknown Ray mode {mode!r}; set ML_ASSETS_RAY to one of {RAY_MODES}")
 
 
-def _kuberay_settings() -> dict:
+def _kuberay_settings(profile: str | None = None) -> dict:
     settings = {k: v for k, v in environment.kuberay_settings().items() if v is not None}
+    if profile:
+        settings["profile"] = profile
     if "RAY_AUTH_TOKEN" in os.environ:  # an EnvVar: the UI shows the name, never the value
         settings["ray_auth_token"] = dg.EnvVar("RAY_AUTH_TOKEN")
     return settings
 
 
-def ray_cluster_api_resource():
+def ray_cluster_api_resource(profile: str | None = None):
     """API access for the cleanup sensor, in the namespace `kuberay` mode creates clusters in."""
     from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster, RayClusterApi
 
-    cluster = KubeRayEphemeralCluster(**_kuberay_settings())
+    cluster = KubeRayEphemeralCluster(**_kuberay_settings(profile))
     return RayClusterApi(
         namespace=cluster.cluster_namespace,
         kube_config=cluster.kube_config,

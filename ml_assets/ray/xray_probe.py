@@ -38,6 +38,13 @@ class NodeProbe:
             for name, text in tail_logs(directory, lines).items()
         }
 
+    def cpu_seconds(self) -> float:
+        """CPU time this probe process has used: X-Ray's own cost on the node."""
+        import psutil
+
+        times = psutil.Process().cpu_times()
+        return times.user + times.system
+
     def stop(self) -> list[dict]:
         self._stop.set()
         self._thread.join(timeout=5)

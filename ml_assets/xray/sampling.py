@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 
 TRAIN_WORKER_MARK = "RayTrainWorker"  # Ray's process title of a Ray Train worker
+RESCAN_S = 10.0  # how often to look for new train workers (a scan reads every process' cmdline)
 
 
 def _gpu_samples() -> list[dict]:
@@ -44,9 +45,13 @@ class NodeSampler:
     def __init__(self) -> None:
         self.node = socket.gethostname()
         self._workers: dict[int, psutil.Process] = {}
+        self._scanned_at = 0.0
         psutil.cpu_percent(None)  # the first call only sets the reference point
 
     def _train_workers(self) -> list[psutil.Process]:
+        if time.monotonic() - self._scanned_at < RESCAN_S:
+            return list(self._workers.values())
+        self._scanned_at = time.monotonic()
         for process in psutil.process_iter(["cmdline"]):
             if process.pid in self._workers:
                 continue

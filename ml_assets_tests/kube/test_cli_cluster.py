@@ -2,9 +2,11 @@
 
 import dagster as dg
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from ml_assets.cli import app
+from ml_assets.xray.record import load_records
 from ml_assets_tests.kube.conftest import apply, list_rayclusters
 from ml_assets_tests.kube.test_cleanup_sensor import cluster_for, run_with_status
 
@@ -78,3 +80,37 @@ def test_ls_against_an_unreachable_api_server_fails_with_exit_code_1(
     monkeypatch.setenv("KUBECONFIG", str(dead))
     result = runner.invoke(app, ["cluster", "ls"])
     assert result.exit_code == 1 and "cannot list RayClusters in ml-assets" in result.output
+
+
+@pytest.mark.slow
+def test_run_with_a_profile_trains_on_an_ephemeral_cluster(
+    cli_env, admin, operator, tmp_path, ml_home
+):
+    """`ml-assets run --profile`: the same assets, switched to kuberay by the flag alone."""
+    operator.mode = "ready"
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "resources": {"source": {"config": {"rows_per_day": 4000}}},
+                "ops": {
+                    "feature_vocabulary": {"config": {"train_days": 1}},
+                    "ranking_model": {"config": {"epochs": 1, "num_workers": 1}},
+                },
+            }
+        )
+    )
+    days = runner.invoke(app, ["run", "raw_impressions", "ad_features", "--from", "2026-11-01",
+                               "--to", "2026-11-02", "--config", str(config)])  # fmt: skip
+    assert days.exit_code == 0, days.output
+    assert operator.created == []  # daily feature work needs no Ray
+    trained = runner.invoke(app, ["run", "feature_vocabulary", "ranking_model",
+                                  "--profile", "cpu-small", "--config", str(config)])  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    assert "1 run(s) on profile cpu-small (kuberay)" in trained.output
+    (created,) = operator.created
+    assert created["labels"]["ml-assets.io/asset"] == "ranking_model"
+    assert list_rayclusters(admin) == [] and operator.heads == {}
+    run_id = created["labels"]["ml-assets.io/run-id"]
+    (record,) = load_records(ml_home / "xray", run_id)
+    assert record.profile == "cpu-small" and record.outcome == "succeeded"
