@@ -89,7 +89,9 @@ class FakeKubeRayOperator:
 
     def _run(self) -> None:
         from kubernetes import watch
+        from kubernetes.client import ApiException
 
+        resource_version = ""  # resume each short watch where the last ended: miss no event
         while not self._stopping.is_set():
             try:
                 stream = watch.Watch().stream(
@@ -98,11 +100,21 @@ class FakeKubeRayOperator:
                     VERSION,
                     PLURAL,
                     timeout_seconds=1,
+                    resource_version=resource_version,
                 )
                 for event in stream:
                     if self._stopping.is_set():
                         break
+                    if event["type"] == "ERROR":  # e.g. 410 Expired: relist from now
+                        resource_version = ""
+                        break
+                    resource_version = event["object"]["metadata"]["resourceVersion"]
                     self._handle(event["type"], event["object"])
+            except ApiException as error:
+                if error.status == 410:  # too old: start over from the current state
+                    resource_version = ""
+                elif not self._stopping.is_set():
+                    self.errors.append(error)
             except Exception as error:  # keep reconciling, as an operator does; tests read errors
                 if not self._stopping.is_set():
                     self.errors.append(error)
