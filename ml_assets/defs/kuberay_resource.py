@@ -25,7 +25,7 @@ import dagster as dg
 from dagster_ray import RayResource
 from pydantic import Field, PrivateAttr
 
-from ml_assets.defs.xray_hooks import XRayConfig, XRayHooks
+from ml_assets.defs.xray_hooks import XRayConfig, XRayHooks, executing_step
 from ml_assets.ray.auth import present_token, restore_token_settings
 from ml_assets.ray.cluster_spec import LABEL_PREFIX, ClusterOwner, render_raycluster
 from ml_assets.ray.profiles import DEFAULT_PROFILES_DIR, load_profile, with_overrides
@@ -36,7 +36,6 @@ DELETE_ATTEMPTS = 4
 def owner_of(context: Any, owner_uid: str) -> ClusterOwner:
     """The run, asset (the step's op), partition and code version a cluster is created for."""
     run = context.dagster_run
-    step_key = context.log.metadata.get("step_key") if context.log is not None else None
     tags = run.tags if run is not None else {}
     partition = tags.get("dagster/partition") or (
         f"{tags['dagster/asset_partition_range_start']}..{tags['dagster/asset_partition_range_end']}"
@@ -45,7 +44,7 @@ def owner_of(context: Any, owner_uid: str) -> ClusterOwner:
     )
     return ClusterOwner(
         run_id=run.run_id if run is not None else "no-run",
-        asset=step_key or (run.job_name if run is not None else "adhoc"),
+        asset=executing_step(context),
         partition=partition,
         owner_uid=owner_uid,
     )

@@ -36,15 +36,27 @@ def xray_root(config: XRayConfig) -> Path:
     return Path(config.root) if config.root else environment.home() / "xray"
 
 
+def executing_step(context: Any) -> str:
+    """What a resource is initialized for: its step, or, where the executor initializes
+    resources once per run (in-process), the run's selected assets; else the job."""
+    step = context.log.metadata.get("step_key") if context.log is not None else None
+    if step:
+        return step
+    run = context.dagster_run
+    if run is not None and run.asset_selection:
+        return ",".join(sorted(key.to_user_string() for key in run.asset_selection))
+    return run.job_name if run is not None else "adhoc"
+
+
 def step_failure(context: Any, run_id: str, step: str) -> str | None:
-    """The error of this step's STEP_FAILURE event in the instance, if it failed."""
+    """The error of this step's (or these comma-joined steps') STEP_FAILURE event, if any."""
     instance = getattr(context, "instance", None)
     if instance is None:
         return None
     records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
     for record in records:
         entry = record.event_log_entry
-        if entry.step_key == step and entry.dagster_event is not None:
+        if entry.step_key in step.split(",") and entry.dagster_event is not None:
             failure, messages = entry.dagster_event.step_failure_data.error, []
             while failure is not None:  # Dagster's wrapper first, the user's error last
                 messages.append(failure.message.strip())
@@ -69,10 +81,9 @@ class XRayHooks:
         if not self.xray.enabled or self._xray is not None:
             return self._xray
         run = context.dagster_run
-        step = (context.log.metadata.get("step_key") if context.log else None) or "step"
         self._xray = XRayRecord(
             run_id=run.run_id if run is not None else "no-run",
-            step=step,
+            step=executing_step(context),
             cluster="(not created)",
             mode=mode,
             prices=self.xray.prices,

@@ -23,8 +23,10 @@ class NodeProbe:
         self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
+        while True:  # a sample at once, then one per interval until stopped
             self._samples.extend(self._sampler.sample())
+            if self._stop.wait(self._interval):
+                return
 
     def samples(self) -> list[dict]:
         return list(self._samples)
@@ -51,15 +53,18 @@ class NodeProbe:
         return list(self._samples)
 
 
-def start_probes(interval_s: float) -> list:
-    """A probe pinned to every live node of the connected cluster."""
-    return [
+def start_probes(interval_s: float, timeout_s: float = 60.0) -> list:
+    """A probe pinned to every live node of the connected cluster, sampling when this returns
+    (an actor's process can start late on a busy node: it would miss a short training)."""
+    probes = [
         NodeProbe.options(  # type: ignore[attr-defined]
             scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
         ).remote(interval_s)
         for node in ray.nodes()
         if node["Alive"]
     ]
+    ray.get([probe.samples.remote() for probe in probes], timeout=timeout_s)
+    return probes
 
 
 def collect(probes: list, log_lines: int, timeout_s: float = 30.0) -> tuple[list[dict], dict]:

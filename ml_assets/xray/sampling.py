@@ -49,7 +49,8 @@ class NodeSampler:
         psutil.cpu_percent(None)  # the first call only sets the reference point
 
     def _train_workers(self) -> list[psutil.Process]:
-        if time.monotonic() - self._scanned_at < RESCAN_S:
+        # Every sample until the first worker shows up, then every RESCAN_S (restarts, joins).
+        if self._workers and time.monotonic() - self._scanned_at < RESCAN_S:
             return list(self._workers.values())
         self._scanned_at = time.monotonic()
         for process in psutil.process_iter(["cmdline"]):

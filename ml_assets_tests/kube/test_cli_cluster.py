@@ -109,7 +109,8 @@ def test_run_with_a_profile_trains_on_an_ephemeral_cluster(
     assert trained.exit_code == 0, trained.output
     assert "1 run(s) on profile cpu-small (kuberay)" in trained.output
     (created,) = operator.created
-    assert created["labels"]["ml-assets.io/asset"] == "ranking_model"
+    # In-process runs initialize resources once per run: the cluster serves the run's assets.
+    assert created["labels"]["ml-assets.io/asset"] == "feature_vocabulary-ranking_model"
     assert list_rayclusters(admin) == [] and operator.heads == {}
     run_id = created["labels"]["ml-assets.io/run-id"]
     (record,) = load_records(ml_home / "xray", run_id)
