@@ -56,7 +56,7 @@ class NodeProbe:
 def start_probes(interval_s: float, timeout_s: float = 60.0) -> list:
     """A probe pinned to every live node of the connected cluster, sampling when this returns
     (an actor's process can start late on a busy node: it would miss a short training)."""
-    probes = [
+    probes: list = [  # actor handles
         NodeProbe.options(  # type: ignore[attr-defined]
             scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
         ).remote(interval_s)
