@@ -43,10 +43,11 @@ def models(name: str = typer.Option(MODEL_NAME, help="Registered model name.")) 
     for column in ("version", "aliases", "promoted", "AUC", "NE", "calibration", "train dates"):
         table.add_column(column)
     for version in versions:
+        number = str(version.version)  # an int from a SQLite store, a str over REST
         metrics = client.get_run(version.run_id).data.metrics if version.run_id else {}
         table.add_row(
-            version.version,
-            ", ".join(sorted(aliases.get(version.version, []))) or "-",
+            number,
+            ", ".join(sorted(aliases.get(number, []))) or "-",
             version.tags.get("gate.promoted", "-"),
             fmt(metrics.get("holdout_model_auc")),
             fmt(metrics.get("holdout_model_normalized_entropy")),

@@ -29,7 +29,7 @@ def xray(
         console.rule(f"{record.step} on {record.cluster} [{colour}]{record.outcome}[/{colour}]")
         summary = Table(show_header=False)
         for key, value in record.summary().items():
-            summary.add_row(key, fmt(value))
+            summary.add_row(key, fmt(value, 2 if "cost" not in key and "hours" not in key else 4))
         console.print(summary)
         timeline = Table(title="lifecycle")
         for column in ("event", "at (UTC)", "+s"):

@@ -91,6 +91,10 @@ class XRayHooks:
         self._xray.mark("requested")
         return self._xray
 
+    def on_connect(self, context: Any) -> None:
+        # dagster-ray's message says "via Ray Client"; these resources join as Ray drivers.
+        context.log.info(f"connected to {self.name} as a Ray driver")  # type: ignore[attr-defined]
+
     def xray_mark(self, event: str) -> None:
         if self._xray is not None:
             self._xray.mark(event)
