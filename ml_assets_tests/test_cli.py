@@ -144,3 +144,31 @@ def test_xray_of_an_unknown_run_fails_with_exit_code_1(ml_home):
 def test_reproduce_refuses_a_version_that_is_not_a_number(ml_home):
     result = invoke("reproduce", "latest")
     assert result.exit_code == 2 and "is not a number" in result.output
+
+
+def test_models_lists_a_local_sqlite_registry(ml_home, monkeypatch):
+    """The demo's registry (SQLite) returns versions as ints, a server as strings."""
+    from mlflow import MlflowClient
+
+    from ml_assets.environment import local_mlflow_tracking_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    uri = local_mlflow_tracking_uri()
+    ml_home.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(uri, uri)
+    run = client.create_run(client.create_experiment("cli-test"))
+    client.log_metric(run.info.run_id, "holdout_model_auc", 0.8123)
+    client.create_registered_model("ads_ctr_ranker")
+    version = client.create_model_version(
+        "ads_ctr_ranker",
+        source=str(ml_home / "model"),
+        run_id=run.info.run_id,
+        tags={"train_dates": "['2026-11-01', '2026-11-02']", "gate.promoted": "True"},
+    )
+    client.set_registered_model_alias("ads_ctr_ranker", "champion", version.version)
+    result = invoke("models")
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if line.startswith("│ 1 "))
+    assert "champion" in row and "0.8123" in row and "2026-11-01..2026-11-02" in row
+    assert invoke("models", "--name", "no_such_model").exit_code == 2

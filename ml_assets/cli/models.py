@@ -1,6 +1,7 @@
 """`ml-assets models` and `ml-assets reproduce VERSION`: the registry; how to rebuild a model."""
 
 import os
+import re
 from pathlib import Path
 
 import typer
@@ -52,9 +53,15 @@ def models(name: str = typer.Option(MODEL_NAME, help="Registered model name.")) 
             fmt(metrics.get("holdout_model_auc")),
             fmt(metrics.get("holdout_model_normalized_entropy")),
             fmt(metrics.get("holdout_model_calibration")),
-            version.tags.get("train_dates", "-"),
+            _date_range(version.tags.get("train_dates", "-")),
         )
     console.print(table)
+
+
+def _date_range(dates: str) -> str:
+    """`['2026-11-01', ..., '2026-11-07']` (as the tag stores it) -> `2026-11-01..2026-11-07`."""
+    found = re.findall(r"\d{4}-\d{2}-\d{2}", dates)
+    return f"{found[0]}..{found[-1]}" if found else dates
 
 
 def reproduce(
