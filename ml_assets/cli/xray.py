@@ -1,12 +1,44 @@
 """`ml-assets xray RUN_ID`: what a run's Ray clusters did, from the record that outlived them."""
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from ml_assets.cli.common import FAILED, console, fail, fmt
+
+
+def _records_from_mlflow(run_id: str) -> list:
+    """The records logged as `xray/xray.json` on MLflow runs tagged with this Dagster run."""
+    import json
+    import tempfile
+
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from ml_assets import environment
+    from ml_assets.xray.record import XRayRecord
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or environment.local_mlflow_tracking_uri()
+    client = MlflowClient(uri)
+    try:
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        runs = client.search_runs(
+            experiments, filter_string=f"tags.`dagster.run_id` LIKE '{run_id}%'"
+        )
+    except MlflowException:
+        return []
+    records = []
+    for run in runs:
+        with tempfile.TemporaryDirectory() as directory:
+            try:
+                path = client.download_artifacts(run.info.run_id, "xray/xray.json", directory)
+            except (MlflowException, OSError):
+                continue
+            records.append(XRayRecord.from_dict(json.loads(Path(path).read_text())))
+    return records
 
 
 def xray(
@@ -23,7 +55,14 @@ def xray(
     try:
         records = load_records(directory, run_id)
     except LookupError as error:
-        fail(str(error), "list runs with X-Ray records: ls " + str(directory), FAILED)
+        # In production the step's pod, and its local records, are gone: MLflow has the copy.
+        records = _records_from_mlflow(run_id)
+        if not records:
+            fail(
+                f"{error}, nor in MLflow",
+                "check the run id, ML_ASSETS_HOME, and MLFLOW_TRACKING_URI",
+                FAILED,
+            )
     for record in records:
         colour = "green" if record.outcome == "succeeded" else "red"
         console.rule(f"{record.step} on {record.cluster} [{colour}]{record.outcome}[/{colour}]")

@@ -1,5 +1,7 @@
 """The whole pipeline on a real Dagster instance, a real local Ray and a real MLflow server."""
 
+import shutil
+
 import mlflow
 import numpy as np
 import polars as pl
@@ -119,6 +121,11 @@ def test_pipeline_publishes_a_champion_that_a_worse_model_cannot_replace(
     assert f"--config {config}" in shown.output
     assert yaml.safe_load(config.read_text())["ops"]["ranking_model"]["config"]["epochs"] == 2
     assert CliRunner().invoke(app, ["reproduce", "7"]).exit_code == 1
+    # `ml-assets xray` finds the record in MLflow once the local copy is gone (a deleted pod).
+    shutil.rmtree(ml_home / "xray")
+    shown = CliRunner().invoke(app, ["xray", result.run_id[:8]])
+    assert shown.exit_code == 0, shown.output
+    assert "on local-ray succeeded" in shown.output and "training_finished" in shown.output
 
     # Each step's embedded Ray was stopped with the step, on success and on failure alike.
     assert not ray.is_initialized()
