@@ -1,0 +1,73 @@
+"""The production instance configuration against the real PostgreSQL on 127.0.0.1:5432."""
+
+import shutil
+import socket
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from ml_assets.defs.ingest.assets import raw_impressions
+from ml_assets.defs.resources import ImpressionSource, StorageResource
+
+PRODUCTION_YAML = Path(__file__).resolve().parents[2] / "dagster.production.yaml"
+
+
+@pytest.fixture
+def postgres_database(monkeypatch):
+    """A fresh database on the machine's PostgreSQL (trust auth), dropped afterwards."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 5432)) != 0:
+            pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+    import psycopg2
+
+    name = f"ml_assets_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    for variable, value in {
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_USERNAME": "postgres",
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_DB": name,
+        "DAGSTER_PG_PORT": "5432",
+    }.items():
+        monkeypatch.setenv(variable, value)
+    try:
+        yield name
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+def test_production_instance_stores_runs_in_postgres(postgres_database, tmp_path):
+    import psycopg2
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PRODUCTION_YAML, home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+        result = dg.materialize(
+            [raw_impressions],
+            partition_key="2026-11-01",
+            resources={
+                "source": ImpressionSource(rows_per_day=1000),
+                "storage": StorageResource(base_path=str(tmp_path / "storage")),
+            },
+            instance=instance,
+        )
+        assert result.success
+    # The run and its materialization are rows in the Postgres database itself.
+    with psycopg2.connect(host="127.0.0.1", user="postgres", dbname=postgres_database) as db:
+        cursor = db.cursor()
+        cursor.execute("SELECT status FROM runs WHERE run_id = %s", (result.run_id,))
+        assert cursor.fetchone() == ("SUCCESS",)
+        cursor.execute(
+            "SELECT count(*) FROM event_logs WHERE run_id = %s AND dagster_event_type = %s",
+            (result.run_id, "ASSET_MATERIALIZATION"),
+        )
+        assert cursor.fetchone() == (1,)
