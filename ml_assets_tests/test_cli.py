@@ -89,6 +89,17 @@ def test_run_refuses_bad_arguments_before_running_anything(dagster_home, args, m
     assert not dagster_home.exists()  # nothing ran, no instance was even created
 
 
+@pytest.mark.parametrize(
+    ("text", "message"), [("ops: [unclosed", "is not valid YAML"), ("- a\n- b\n", "not a mapping")]
+)
+def test_run_refuses_a_bad_config_file(dagster_home, tmp_path, text, message):
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    result = invoke("run", "feature_vocabulary", "--config", str(config))
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not dagster_home.exists()  # nothing ran, no instance was even created
+
+
 def test_run_materializes_days_then_the_window(dagster_home, tmp_path):
     import dagster as dg
 

@@ -63,7 +63,12 @@ def run(
     if config is not None:
         if not config.is_file():
             fail(f"--config {config} does not exist", "give the path of a YAML run config")
-        run_config = yaml.safe_load(config.read_text()) or {}
+        try:
+            run_config = yaml.safe_load(config.read_text()) or {}
+        except yaml.YAMLError as error:
+            fail(f"--config {config} is not valid YAML: {error}", "fix the file")
+        if not isinstance(run_config, dict):
+            fail(f"--config {config} is not a mapping", "write `resources:` and/or `ops:` keys")
     if profile:
         from ml_assets.ray.profiles import ProfileError, load_profile, preflight
 
