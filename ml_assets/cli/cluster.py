@@ -1,7 +1,6 @@
 """`ml-assets cluster`: plan a RayCluster from a profile; list and delete live ephemeral ones."""
 
 import datetime as dt
-import os
 import re
 import sys
 
@@ -59,11 +58,15 @@ def plan(
 
 
 def _api(namespace: str | None):
+    """The cleanup sensor's API access, from the same settings as `kuberay` mode."""
     from ml_assets.defs.kuberay_resource import RayClusterApi
-    from ml_assets.ray.profiles import load_profile
+    from ml_assets.defs.ray_resource import ray_cluster_api_resource
 
-    default = load_profile(os.environ.get("ML_ASSETS_RAY_PROFILE", "cpu-small")).namespace
-    api = RayClusterApi(namespace=namespace or default, kube_config=os.environ.get("KUBECONFIG"))
+    api = ray_cluster_api_resource()
+    if namespace:
+        api = RayClusterApi(
+            namespace=namespace, kube_config=api.kube_config, kube_context=api.kube_context
+        )
     try:
         return api, api.client()
     except Exception as error:

@@ -42,6 +42,15 @@ def progress_bar():
     )
 
 
+def mlflow_tracking_uri() -> str:
+    """The registry the CLI reads: MLFLOW_TRACKING_URI, else the local store of `demo`."""
+    import os
+
+    from ml_assets import environment
+
+    return os.environ.get("MLFLOW_TRACKING_URI") or environment.local_mlflow_tracking_uri()
+
+
 def fmt(value, digits: int = 4) -> str:
     if value is None:
         return "-"

@@ -1,6 +1,5 @@
 """`ml-assets models` and `ml-assets reproduce VERSION`: the registry; how to rebuild a model."""
 
-import os
 import re
 from pathlib import Path
 
@@ -8,7 +7,14 @@ import typer
 import yaml
 from rich.table import Table
 
-from ml_assets.cli.common import FAILED, console, dagster_instance, fail, fmt
+from ml_assets.cli.common import (
+    FAILED,
+    console,
+    dagster_instance,
+    fail,
+    fmt,
+    mlflow_tracking_uri,
+)
 
 MODEL_NAME = "ads_ctr_ranker"
 
@@ -16,9 +22,7 @@ MODEL_NAME = "ads_ctr_ranker"
 def _client():
     from mlflow import MlflowClient
 
-    from ml_assets import environment
-
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or environment.local_mlflow_tracking_uri()
+    uri = mlflow_tracking_uri()
     return MlflowClient(uri, uri), uri
 
 

@@ -1,13 +1,12 @@
 """`ml-assets xray RUN_ID`: what a run's Ray clusters did, from the record that outlived them."""
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from ml_assets.cli.common import FAILED, console, fail, fmt
+from ml_assets.cli.common import FAILED, console, fail, fmt, mlflow_tracking_uri
 
 
 def _records_from_mlflow(run_id: str) -> list:
@@ -18,11 +17,9 @@ def _records_from_mlflow(run_id: str) -> list:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from ml_assets import environment
     from ml_assets.xray.record import XRayRecord
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or environment.local_mlflow_tracking_uri()
-    client = MlflowClient(uri)
+    client = MlflowClient(mlflow_tracking_uri())
     try:
         experiments = [e.experiment_id for e in client.search_experiments()]
         runs = client.search_runs(
