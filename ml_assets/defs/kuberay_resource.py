@@ -187,16 +187,11 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
 
     # No tenacity retry as in the base class: connecting to a ready head either works or not.
     def connect(self, context: Any):  # pyright: ignore[reportIncompatibleVariableOverride]
-        import ray
+        from ml_assets.defs.ray_resource import init_ray
 
         if self.ray_auth_token:
             self._token_settings = present_token(self.ray_auth_token)
-        options: dict[str, Any] = {"log_to_driver": True, **self.ray_init_options}
-        env_vars = self.get_env_vars_to_inject()
-        if env_vars:
-            options.setdefault("runtime_env", {}).setdefault("env_vars", {}).update(env_vars)
-        self._context = ray.init(address=self.ray_address, **options)
-        self.data_execution_options.apply()
+        self._context = init_ray(self, address=self.ray_address, log_to_driver=True)
         self.xray_connected(context)
         return self._context
 

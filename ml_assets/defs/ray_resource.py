@@ -17,6 +17,20 @@ from ml_assets.defs.xray_hooks import XRayConfig, XRayHooks
 RAY_MODES = ("local", "kuberay", "address")
 
 
+def init_ray(resource: RayResource, **options: Any):
+    """`ray.init` as every resource here does it: the resource's own `ray_init_options` win,
+    dagster-ray's injected env vars go into the runtime env, Ray Data options apply after."""
+    import ray
+
+    options |= dict(resource.ray_init_options)
+    env_vars = resource.get_env_vars_to_inject()
+    if env_vars:
+        options.setdefault("runtime_env", {}).setdefault("env_vars", {}).update(env_vars)
+    context = ray.init(**options)
+    resource.data_execution_options.apply()
+    return context
+
+
 class LocalRayCluster(XRayHooks, LocalRay):
     """An embedded Ray started for the step and shut down after it.
 
@@ -61,12 +75,7 @@ class LocalRayCluster(XRayHooks, LocalRay):
             options["num_gpus"] = self.num_gpus
         if self.object_store_memory_mb is not None:
             options["object_store_memory"] = self.object_store_memory_mb * 1024 * 1024
-        options |= dict(self.ray_init_options)
-        env_vars = self.get_env_vars_to_inject()
-        if env_vars:
-            options.setdefault("runtime_env", {}).setdefault("env_vars", {}).update(env_vars)
-        self._context = ray.init(**options)
-        self.data_execution_options.apply()
+        self._context = init_ray(self, **options)
         self.xray_connected(context)
         return self._context
 
