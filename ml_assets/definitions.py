@@ -3,6 +3,10 @@
 import dagster as dg
 
 from ml_assets import environment
+from ml_assets.defs.automation.drift import feature_drift
+from ml_assets.defs.automation.new_data import new_impressions
+from ml_assets.defs.automation.schedule import daily_retrain
+from ml_assets.defs.automation.settings import AutomationSettings
 from ml_assets.defs.evaluation.assets import (
     beats_base_rate,
     calibrated,
@@ -11,7 +15,7 @@ from ml_assets.defs.evaluation.assets import (
 )
 from ml_assets.defs.features.assets import ad_features, feature_vocabulary
 from ml_assets.defs.ingest.assets import raw_impressions
-from ml_assets.defs.jobs import daily_features_job, train_and_publish_job
+from ml_assets.defs.jobs import daily_features_job, ingest_and_retrain_job, train_and_publish_job
 from ml_assets.defs.publish.assets import published_model
 from ml_assets.defs.ray_resource import ray_cluster_api_resource, ray_cluster_resource
 from ml_assets.defs.resources import ImpressionSource, MlflowResource, StorageResource
@@ -28,16 +32,17 @@ def build_resources(ray_mode: str, profile: str | None = None) -> dict:
         "source": ImpressionSource(),
         "storage": StorageResource(),
         "mlflow_tracking": MlflowResource(),
+        "automation": AutomationSettings(),
     }
 
 
 def build_sensors(ray_mode: str) -> list:
-    """The cleanup sensor exists where ephemeral clusters do."""
+    """Retraining sensors everywhere; the cleanup sensor where ephemeral clusters exist."""
     if ray_mode != "kuberay":
-        return []
+        return [new_impressions, feature_drift]
     from ml_assets.defs.ray_cleanup import orphaned_ray_clusters
 
-    return [orphaned_ray_clusters]
+    return [new_impressions, feature_drift, orphaned_ray_clusters]
 
 
 def build_definitions(ray_mode: str | None = None, profile: str | None = None) -> dg.Definitions:
@@ -53,7 +58,8 @@ def build_definitions(ray_mode: str | None = None, profile: str | None = None) -
             published_model,
         ],
         asset_checks=[beats_base_rate, calibrated, no_leakage],
-        jobs=[daily_features_job, train_and_publish_job],
+        jobs=[daily_features_job, train_and_publish_job, ingest_and_retrain_job],
+        schedules=[daily_retrain],
         sensors=build_sensors(mode),
         resources=build_resources(mode, profile),
     )

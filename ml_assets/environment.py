@@ -43,3 +43,9 @@ def kuberay_settings() -> dict[str, str | None]:
         "connect_host": os.environ.get("ML_ASSETS_RAY_CONNECT_HOST"),
         "kube_config": os.environ.get("KUBECONFIG"),
     }
+
+
+def sensor_interval_seconds() -> int:
+    """How often the retraining sensors look (`ML_ASSETS_SENSOR_INTERVAL_S`, default 60): a new
+    file is noticed within this long."""
+    return int(os.environ.get("ML_ASSETS_SENSOR_INTERVAL_S", "60"))

@@ -5,9 +5,10 @@ import datetime as dt
 from pathlib import Path
 
 import typer
-import yaml
 
 from ml_assets.cli.common import FAILED, console, dagster_instance, fail, progress_bar
+from ml_assets.defs.run_config import config_for, load_run_config
+from ml_assets.defs.window import days_between
 
 
 def _date(value: str, option: str) -> dt.date:
@@ -29,17 +30,7 @@ def _days(partition: str | None, start: str | None, end: str | None) -> list[str
     first, last = _date(start, "--from"), _date(end, "--to")
     if first > last:
         fail(f"--from {first} is after --to {last}", "swap them")
-    return [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
-
-
-def _config_for(run_config: dict, keys: list) -> dict:
-    """The part of the run config that applies to a run of `keys` (Dagster refuses config for
-    ops outside the run)."""
-    names = {key.to_user_string() for key in keys}
-    ops = {name: value for name, value in (run_config.get("ops") or {}).items() if name in names}
-    return (
-        {**run_config, "ops": ops} if ops else {k: v for k, v in run_config.items() if k != "ops"}
-    )
+    return days_between(first.isoformat(), last.isoformat())
 
 
 def run(
@@ -61,14 +52,10 @@ def run(
     days = _days(partition, start, end)
     run_config = {}
     if config is not None:
-        if not config.is_file():
-            fail(f"--config {config} does not exist", "give the path of a YAML run config")
         try:
-            run_config = yaml.safe_load(config.read_text()) or {}
-        except yaml.YAMLError as error:
-            fail(f"--config {config} is not valid YAML: {error}", "fix the file")
-        if not isinstance(run_config, dict):
-            fail(f"--config {config} is not a mapping", "write `resources:` and/or `ops:` keys")
+            run_config = load_run_config(config)
+        except ValueError as error:
+            fail(f"--config: {error}")
     if profile:
         from ml_assets.ray.profiles import ProfileError, load_profile, preflight
 
@@ -119,7 +106,7 @@ def run(
                 instance=instance,
                 asset_selection=keys,
                 partition_key=day,
-                run_config=_config_for(run_config, keys),
+                run_config=config_for(run_config, [k.to_user_string() for k in keys]),
                 raise_on_error=False,
                 tags={"ml-assets/cli": "run"},
             )

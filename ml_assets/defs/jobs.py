@@ -1,4 +1,5 @@
-"""Jobs over the asset graph: daily features (partitioned) and train-to-publish (per window)."""
+"""Jobs over the asset graph: daily features (partitioned), train-to-publish (per window), and
+both in one run for automated retraining on new days."""
 
 import dagster as dg
 
@@ -9,17 +10,37 @@ from ml_assets.defs.partitions import daily_partitions
 from ml_assets.defs.publish.assets import published_model
 from ml_assets.defs.training.assets import ranking_model
 
+DAILY_ASSETS = [raw_impressions, ad_features]
+WINDOW_ASSETS = [feature_vocabulary, ranking_model, model_evaluation, published_model]
+# The run coordinator of the production instance limits concurrent runs with this tag: each one
+# holds a Ray cluster (dagster.production.yaml).
+RAY_TAGS = {"ml-assets/ray": "true"}
+
+
+def asset_names(assets) -> list[str]:
+    return [a.key.to_user_string() for a in assets]
+
+
 daily_features_job = dg.define_asset_job(
     "daily_features",
-    selection=dg.AssetSelection.assets(raw_impressions, ad_features),
+    selection=dg.AssetSelection.assets(*DAILY_ASSETS),
     partitions_def=daily_partitions,
     description="Ingest and featurize daily partitions (one run per day, or a range).",
 )
 
 train_and_publish_job = dg.define_asset_job(
     "train_and_publish",
-    selection=dg.AssetSelection.assets(
-        feature_vocabulary, ranking_model, model_evaluation, published_model
-    ),  # includes the blocking checks on model_evaluation, which gate publishing
+    # includes the blocking checks on model_evaluation, which gate publishing
+    selection=dg.AssetSelection.assets(*WINDOW_ASSETS),
     description="Fit the vocabulary, train, evaluate and publish for one training window.",
+    tags=RAY_TAGS,
+)
+
+ingest_and_retrain_job = dg.define_asset_job(
+    "ingest_and_retrain",
+    selection=dg.AssetSelection.assets(*DAILY_ASSETS, *WINDOW_ASSETS),
+    partitions_def=daily_partitions,
+    description="New days in, new model out: ingest and featurize a day (or a range of days), "
+    "then retrain on the window ending with them, evaluate and publish, in one run.",
+    tags=RAY_TAGS,
 )

@@ -22,6 +22,12 @@ def window_dates(end_date: str, train_days: int, holdout_days: int) -> tuple[lis
     return days[:train_days], days[train_days:]
 
 
+def days_between(first: str, last: str) -> list[str]:
+    """Every day from `first` to `last`, both included."""
+    start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    return [(start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+
+
 def require_partition_files(files: dict[str, Path], asset: str) -> None:
     """Fail with the dates to materialize when any of the window's files is missing."""
     missing = [date for date, path in files.items() if not path.exists()]

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from ml_assets.defs.ingest.assets import IMPRESSIONS_FILE, raw_impressions
 from ml_assets.defs.metadata import GROUP, table_markdown
-from ml_assets.defs.partitions import daily_partitions
+from ml_assets.defs.partitions import PER_DAY, daily_partitions
 from ml_assets.defs.resources import ImpressionSource, StorageResource, write_parquet_atomically
 from ml_assets.defs.window import require_partition_files, window_dates
 
@@ -21,6 +21,7 @@ def features_file(storage: StorageResource, date: str):
 
 @dg.asset(
     partitions_def=daily_partitions,
+    backfill_policy=PER_DAY,
     deps=[raw_impressions],
     group_name=GROUP,
     kinds={"polars", "parquet"},

@@ -5,7 +5,7 @@ import time
 import dagster as dg
 
 from ml_assets.defs.metadata import GROUP
-from ml_assets.defs.partitions import daily_partitions
+from ml_assets.defs.partitions import PER_DAY, daily_partitions
 from ml_assets.defs.resources import ImpressionSource, StorageResource, write_parquet_atomically
 
 IMPRESSIONS_FILE = "impressions.parquet"
@@ -14,6 +14,7 @@ TRUTH_FILE = "truth.parquet"  # synthetic only: the true click probability, neve
 
 @dg.asset(
     partitions_def=daily_partitions,
+    backfill_policy=PER_DAY,
     group_name=GROUP,
     kinds={"polars", "parquet"},
     description=(

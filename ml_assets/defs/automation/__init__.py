@@ -1,0 +1,1 @@
+"""Automation: sensors and a schedule that retrain the model as data scientists expect."""

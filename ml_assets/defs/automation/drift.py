@@ -1,0 +1,103 @@
+"""Sensor `feature_drift`: retrains when the newest days no longer look like the training data.
+
+It compares the newest `drift_days` of ad_features after the last training window (the days no
+model has trained or been evaluated on) with that window, feature by feature, with the
+population stability index (ml_assets.ranking.drift), and requests `train_and_publish` on the
+window ending with the newest day when any feature's PSI reaches `psi_threshold`. A sensor, not a
+declarative condition: the decision needs the data itself, not only asset state.
+"""
+
+import dagster as dg
+
+from ml_assets import environment
+from ml_assets.defs.automation.settings import TRIGGER_TAG, AutomationSettings
+from ml_assets.defs.features.assets import ad_features, feature_vocabulary, features_file
+from ml_assets.defs.jobs import WINDOW_ASSETS, asset_names, train_and_publish_job
+from ml_assets.defs.resources import ImpressionSource, StorageResource
+from ml_assets.defs.window import days_between
+
+
+def _days(span: str) -> tuple[str, str]:
+    first, _, last = span.partition("..")
+    return first, last or first
+
+
+def _read(files, columns: list[str], max_rows: int):
+    import polars as pl
+
+    frame = pl.scan_parquet([str(f) for f in files]).select(columns).collect()
+    return frame.sample(max_rows, seed=0) if frame.height > max_rows else frame
+
+
+@dg.sensor(
+    name="feature_drift",
+    job=train_and_publish_job,
+    minimum_interval_seconds=environment.sensor_interval_seconds(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Retrains when a feature of the newest days drifts from the last training "
+    "window (population stability index at or above the configured threshold).",
+)
+def feature_drift(
+    context: dg.SensorEvaluationContext,
+    source: ImpressionSource,
+    storage: StorageResource,
+    automation: AutomationSettings,
+):
+    from ml_assets.ranking.drift import feature_drift as measure_drift
+
+    event = context.instance.get_latest_materialization_event(feature_vocabulary.key)
+    if event is None or event.asset_materialization is None:
+        return dg.SkipReason("no training window yet (feature_vocabulary never materialized)")
+    metadata = event.asset_materialization.metadata
+    train_first, train_last = _days(metadata["train_dates"].value)
+    _, holdout_last = _days(metadata["holdout_dates"].value)
+    newer = sorted(
+        day
+        for day in context.instance.get_materialized_partitions(ad_features.key)
+        if day > holdout_last
+    )
+    if not newer:
+        return dg.SkipReason(f"no ad_features days after the last window (ends {holdout_last})")
+    recent = newer[-automation.drift_days :]
+    files = {day: features_file(storage, day) for day in recent}
+    # Re-materializing a day rewrites its file: a new mtime is new data to look at.
+    evaluated = ",".join(f"{d}@{f.stat().st_mtime_ns}" for d, f in files.items() if f.exists())
+    cursor = f"{event.run_id}|{evaluated}"
+    if cursor == context.cursor:
+        return dg.SkipReason(f"{', '.join(recent)} already compared with the window")
+    schema = source.feature_schema
+    columns = [*schema.dense, *schema.categorical]
+    reference = _read(
+        [features_file(storage, d) for d in days_between(train_first, train_last)],
+        columns,
+        automation.drift_sample_rows,
+    )
+    report = measure_drift(
+        reference,
+        _read(files.values(), columns, automation.drift_sample_rows),
+        schema,
+        threshold=automation.psi_threshold,
+        bins=automation.psi_bins,
+    )
+    context.log.info(f"{', '.join(recent)} vs {train_first}..{train_last}: {report.summary()}")
+    if not report.crossed:
+        context.update_cursor(cursor)
+        return dg.SkipReason(f"no drift: {report.summary()}")
+    end = recent[-1]
+    materialized = context.instance.get_materialized_partitions(ad_features.key)
+    missing = [day for day in automation.window(end) if day not in materialized]
+    if missing:
+        return dg.SkipReason(
+            f"drift ({report.summary()}), but the window ending {end} lacks ad_features for "
+            f"{', '.join(missing)}: materialize them and a later tick retrains"
+        )  # the cursor stays: the next tick looks again
+    context.update_cursor(cursor)
+    return dg.RunRequest(
+        run_key=f"drift:{cursor}",
+        run_config=automation.run_config(asset_names(WINDOW_ASSETS), end),
+        tags={
+            TRIGGER_TAG: "drift",
+            "ml-assets/psi-max": f"{report.max_psi:.4f}",
+            "ml-assets/drifted": ",".join(report.drifted[:5]),
+        },
+    )

@@ -1,0 +1,208 @@
+"""Sensor `new_impressions`: new daily files at the source become new features and a new model.
+
+Each tick lists the source's day files and looks at the ones it has not handled (a new day, or a
+day whose file was rewritten). A file still changing is looked at again next tick; a file that
+is half-written or does not match the schema is skipped, with the reason in the tick's log, until
+it is re-delivered. The ready days become:
+- one `ingest_and_retrain` run (the days, then a retrain on the window ending with them) when
+  they are consecutive and every other day of that window is materialized;
+- otherwise one `daily_features` run per consecutive block, and the retrain follows on a later
+  tick once all of those runs succeeded (or is left out, with the days it lacks in the log).
+Run keys are built from the files' fingerprints, so the same data never triggers twice, and the
+cursor (what was handled, what waits) lives in the instance, so it survives daemon restarts.
+
+A sensor, not a declarative automation condition: the trigger is outside Dagster (files), it
+needs validation that can say why it skipped, and retraining must wait for the whole window.
+An `eager()` model downstream of daily partitions would retrain after any partition update,
+manual re-runs and every chunk of a backfill included.
+"""
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+import dagster as dg
+
+from ml_assets import environment
+from ml_assets.defs.automation.settings import TRIGGER_TAG, AutomationSettings
+from ml_assets.defs.features.assets import ad_features
+from ml_assets.defs.jobs import (
+    DAILY_ASSETS,
+    WINDOW_ASSETS,
+    asset_names,
+    daily_features_job,
+    ingest_and_retrain_job,
+    train_and_publish_job,
+)
+from ml_assets.defs.partitions import PARTITIONS_START
+from ml_assets.defs.resources import ImpressionSource
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+FAILED = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+@dataclass
+class LandingCursor:
+    """The sensor's memory, stored as JSON in the instance."""
+
+    handled: dict[str, str] = field(default_factory=dict)  # day -> fingerprint requested
+    rejected: dict[str, str] = field(default_factory=dict)  # day -> fingerprint found unusable
+    waiting_on: list[str] = field(default_factory=list)  # run keys a retrain waits for
+    retrain_end: str = ""  # the end of that retrain's window
+
+    @classmethod
+    def parse(cls, text: str | None) -> "LandingCursor":
+        return cls(**json.loads(text)) if text else cls()
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def consecutive_blocks(days: list[str]) -> list[list[str]]:
+    blocks: list[list[str]] = []
+    for day in sorted(days):
+        previous = dt.date.fromisoformat(day) - dt.timedelta(days=1)
+        if blocks and blocks[-1][-1] == previous.isoformat():
+            blocks[-1].append(day)
+        else:
+            blocks.append([day])
+    return blocks
+
+
+def run_key(kind: str, files: dict) -> str:
+    digest = hashlib.sha256(json.dumps(sorted(files.items())).encode()).hexdigest()[:12]
+    days = sorted(files)
+    return f"{kind}:{days[0]}..{days[-1]}:{digest}"
+
+
+def range_tags(days: list[str], trigger: str) -> dict[str, str]:
+    return {RANGE_START_TAG: days[0], RANGE_END_TAG: days[-1], TRIGGER_TAG: trigger}
+
+
+def last_complete_day() -> str:
+    """Daily partitions exist for finished days only: today's file waits until tomorrow."""
+    return (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+
+
+def follow_up_retrain(context, cursor: LandingCursor, automation: AutomationSettings):
+    """The retrain that waits for feature runs: a run request once all of them succeeded."""
+    if not cursor.waiting_on:
+        return None
+    statuses = {}
+    for key in cursor.waiting_on:
+        runs = context.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": key}))
+        statuses[key] = runs[0].status if runs else None
+    failed = [key for key, status in statuses.items() if status in FAILED or status is None]
+    done = all(status == dg.DagsterRunStatus.SUCCESS for status in statuses.values())
+    if not failed and not done:
+        return None  # still running: look again next tick
+    end, keys = cursor.retrain_end, cursor.waiting_on
+    cursor.waiting_on, cursor.retrain_end = [], ""
+    if failed:
+        context.log.warning(
+            f"no retrain: feature run(s) {', '.join(failed)} failed or never started; fix the "
+            "data and re-deliver the files, or backfill the days and retrain by hand"
+        )
+        return None
+    context.log.info(f"the features of {len(keys)} run(s) are in: retraining up to {end}")
+    digest = hashlib.sha256("".join(keys).encode()).hexdigest()[:12]
+    return dg.RunRequest(
+        run_key=f"retrain-after:{digest}",
+        job_name=train_and_publish_job.name,
+        run_config=automation.run_config(asset_names(WINDOW_ASSETS), end),
+        tags={TRIGGER_TAG: "new-data"},
+    )
+
+
+@dg.sensor(
+    name="new_impressions",
+    jobs=[ingest_and_retrain_job, daily_features_job, train_and_publish_job],
+    minimum_interval_seconds=environment.sensor_interval_seconds(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Ingests new or re-delivered daily files at a file source and retrains on the "
+    "window ending with them; skips half-written or malformed files and says why.",
+)
+def new_impressions(
+    context: dg.SensorEvaluationContext, source: ImpressionSource, automation: AutomationSettings
+):
+    from ml_assets.ranking.landing import not_ready_reason, scan_landing, still_settling
+
+    if source.is_synthetic:
+        return dg.SkipReason(
+            "the synthetic source has no landing files: the daily_retrain schedule brings new "
+            "synthetic days; configure a file source (kind parquet/csv/criteo_tsv) to use this"
+        )
+    spec = source.file_spec()
+    cursor = LandingCursor.parse(context.cursor)
+    requests = [r for r in [follow_up_retrain(context, cursor, automation)] if r is not None]
+    ready, notes = {}, []
+    last_day = last_complete_day()
+    for landed in scan_landing(spec, PARTITIONS_START):
+        fingerprint = landed.fingerprint
+        if fingerprint in (cursor.handled.get(landed.date), cursor.rejected.get(landed.date)):
+            continue
+        if landed.date > last_day:
+            notes.append(f"{landed.date}: waits until the day is over (partition not yet open)")
+        elif still_settling(landed, automation.settle_seconds):
+            notes.append(f"{landed.date}: {landed.path.name} is still changing; next tick")
+        elif (reason := not_ready_reason(spec, landed)) is not None:
+            context.log.warning(f"skipping {landed.date}, not retraining on it: {reason}")
+            notes.append(f"{landed.date}: skipped: {reason}")
+            cursor.rejected[landed.date] = fingerprint
+        else:
+            ready[landed.date] = fingerprint
+    if ready:
+        requests += plan_runs(context, cursor, automation, ready)
+        cursor.handled.update(ready)
+        for day in ready:
+            cursor.rejected.pop(day, None)
+    for note in notes:
+        context.log.info(note)
+    context.update_cursor(cursor.dump())
+    if requests:
+        return requests
+    return dg.SkipReason("; ".join(notes) if notes else "no new or changed files at the source")
+
+
+def plan_runs(context, cursor: LandingCursor, automation: AutomationSettings, ready: dict):
+    """Run requests for the ready days: see the module docstring."""
+    materialized = context.instance.get_materialized_partitions(ad_features.key)
+    end = max([*ready, *materialized])
+    window = automation.window(end)
+    missing = [day for day in window if day not in materialized and day not in ready]
+    blocks = consecutive_blocks(list(ready))
+    outside = not any(day in window for day in ready)
+    if len(blocks) == 1 and not missing and not outside:
+        context.log.info(f"new day(s) {blocks[0][0]}..{blocks[0][-1]}: ingest and retrain")
+        return [
+            dg.RunRequest(
+                run_key=run_key("new-data", ready),
+                job_name=ingest_and_retrain_job.name,
+                run_config=automation.run_config(asset_names([*DAILY_ASSETS, *WINDOW_ASSETS]), end),
+                tags=range_tags(blocks[0], "new-data"),
+            )
+        ]
+    requests = [
+        dg.RunRequest(
+            run_key=run_key("features", {d: ready[d] for d in block}),
+            job_name=daily_features_job.name,
+            run_config=automation.run_config(asset_names(DAILY_ASSETS)),
+            tags=range_tags(block, "new-data"),
+        )
+        for block in blocks
+    ]
+    if outside:
+        context.log.info(
+            f"day(s) {', '.join(ready)} lie before the window ending {end}: ingested, no retrain"
+        )
+    elif missing:
+        context.log.warning(
+            f"no retrain yet: the window ending {end} lacks {', '.join(missing)}; it follows "
+            "once those days land"
+        )
+    else:
+        cursor.waiting_on += [r.run_key for r in requests]  # with any earlier ones still running
+        cursor.retrain_end = max(cursor.retrain_end, end)
+    return requests

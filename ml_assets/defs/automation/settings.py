@@ -1,0 +1,65 @@
+"""What automated retraining does: the window it trains on, when a landed file counts, the drift
+threshold, and the run config every automated run gets."""
+
+import dagster as dg
+from pydantic import Field
+
+from ml_assets.defs.run_config import config_for, load_run_config
+from ml_assets.defs.window import window_dates
+
+TRIGGER_TAG = "ml-assets/trigger"
+
+
+class AutomationSettings(dg.ConfigurableResource):
+    """Shared by the new-data sensor, the drift sensor and the daily schedule."""
+
+    train_days: int = Field(default=7, description="Training days of an automated retrain.")
+    holdout_days: int = Field(
+        default=1, description="Later days held out for evaluation in an automated retrain."
+    )
+    settle_seconds: float = Field(
+        default=60.0,
+        description="A landed file must be unchanged this long before it is read: a writer may "
+        "still be appending to it.",
+    )
+    psi_threshold: float = Field(
+        default=0.2,
+        description="Retrain when any feature's population stability index (new days vs the "
+        "last training window) reaches this. 0.1 is a moderate shift, 0.25 a large one.",
+    )
+    drift_days: int = Field(
+        default=1, description="How many of the newest days the drift sensor compares."
+    )
+    psi_bins: int = Field(default=10, description="Bins per feature for the PSI.")
+    drift_sample_rows: int = Field(
+        default=200_000,
+        description="At most this many rows of the training window are read as the reference.",
+    )
+    run_config_file: str = Field(
+        default="",
+        description="YAML run config applied to every automated run (same format as "
+        "`ml-assets run --config`): hyperparameters, promotion thresholds, resources.",
+    )
+
+    def window(self, end_date: str) -> list[str]:
+        """Every day (training, then holdout) of the window that ends on `end_date`."""
+        train, holdout = window_dates(end_date, self.train_days, self.holdout_days)
+        return train + holdout
+
+    def run_config(self, asset_names: list[str], end_date: str | None = None) -> dict:
+        """The run config of an automated run of these assets; a retrain's window ends on
+        `end_date`, which the sensor checked is complete."""
+        base = load_run_config(self.run_config_file) if self.run_config_file else {}
+        config = config_for(base, asset_names)
+        if end_date is not None and "feature_vocabulary" in asset_names:
+            ops = dict(config.get("ops") or {})
+            vocabulary = dict(ops.get("feature_vocabulary") or {})
+            vocabulary["config"] = {
+                **(vocabulary.get("config") or {}),
+                "end_date": end_date,
+                "train_days": self.train_days,
+                "holdout_days": self.holdout_days,
+            }
+            ops["feature_vocabulary"] = vocabulary
+            config = {**config, "ops": ops}
+        return config

@@ -1,0 +1,232 @@
+"""The retraining sensors on a real Dagster instance, with real feature runs where a decision
+depends on them (training itself runs in the daemon test, ml_assets_tests/automation)."""
+
+import datetime as dt
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from ml_assets.definitions import defs
+from ml_assets.defs.automation.drift import feature_drift
+from ml_assets.defs.automation.new_data import LandingCursor, new_impressions
+from ml_assets.defs.automation.settings import AutomationSettings
+from ml_assets.defs.resources import ImpressionSource, StorageResource
+from ml_assets.ranking.synthetic import SyntheticSpec, generate_day
+
+D1, D2, D3, D4 = "2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"
+SETTINGS = {"settle_seconds": 0, "train_days": 2, "holdout_days": 1}
+
+
+def land(landing, date, rows=400, transform=None):
+    frame, _ = generate_day(SyntheticSpec(), date, rows)
+    (transform(frame) if transform else frame).write_parquet(landing / f"{date}.parquet")
+
+
+@pytest.fixture
+def landing(tmp_path):
+    path = tmp_path / "landing"
+    path.mkdir()
+    return path
+
+
+class Ticks:
+    """Evaluates a sensor tick by tick, carrying the cursor as the daemon does."""
+
+    def __init__(self, sensor, instance, **resources):
+        self.sensor, self.instance, self.resources, self.cursor = sensor, instance, resources, None
+
+    def __call__(self):
+        with dg.build_sensor_context(
+            instance=self.instance, cursor=self.cursor, resources=self.resources
+        ) as context:
+            result = self.sensor(context)
+            self.cursor = context.cursor
+        return result if isinstance(result, (dg.SkipReason, dg.RunRequest)) else list(result)
+
+
+def new_data_ticks(instance, landing, **settings):
+    return Ticks(
+        new_impressions,
+        instance,
+        source=ImpressionSource(kind="parquet", path=str(landing)),
+        automation=AutomationSettings(**{**SETTINGS, **settings}),
+    )
+
+
+def run_features(instance, request, landing=None, **source):
+    """Executes a sensor's feature run in-process, tagged as the daemon would tag it."""
+    job = defs.resolve_job_def(request.job_name)
+    config = {"source": {"config": {"kind": "parquet", "path": str(landing)}}} if landing else {}
+    if source:
+        config = {"source": {"config": source}}
+    return job.execute_in_process(
+        instance=instance,
+        run_config={"resources": config},
+        tags={**request.tags, "dagster/run_key": request.run_key},
+        raise_on_error=False,
+    )
+
+
+def test_new_consecutive_days_trigger_one_ingest_and_retrain_run_once(instance, landing, ml_home):
+    for day in (D1, D2, D3):
+        land(landing, day)
+    tick = new_data_ticks(instance, landing)
+    (request,) = tick()
+    assert request.job_name == "ingest_and_retrain"
+    assert request.tags["dagster/asset_partition_range_start"] == D1
+    assert request.tags["dagster/asset_partition_range_end"] == D3
+    assert request.tags["ml-assets/trigger"] == "new-data"
+    window = request.run_config["ops"]["feature_vocabulary"]["config"]
+    assert window == {"end_date": D3, "train_days": 2, "holdout_days": 1}
+    assert request.run_key.startswith(f"new-data:{D1}..{D3}:")
+    # The same files again: nothing, also after a "restart" (a fresh sensor with the cursor).
+    assert "no new or changed files" in tick().skip_message
+    restarted = new_data_ticks(instance, landing)
+    restarted.cursor = tick.cursor
+    assert isinstance(restarted(), dg.SkipReason)
+    # A re-delivered day is new data: a new run key.
+    land(landing, D3, rows=500)
+    (again,) = tick()
+    assert (
+        again.run_key != request.run_key and again.tags["dagster/asset_partition_range_end"] == D3
+    )
+
+
+def test_half_written_and_schema_changed_files_are_skipped_with_the_reason(
+    instance, landing, ml_home
+):
+    good = generate_day(SyntheticSpec(), D1, 400)[0]
+    good.write_parquet(landing / "full.parquet")
+    data = (landing / "full.parquet").read_bytes()
+    (landing / "full.parquet").unlink()
+    (landing / f"{D1}.parquet").write_bytes(data[: len(data) // 3])  # a copy cut short
+    land(landing, D2, transform=lambda f: f.rename({"C5": "C5_renamed"}))
+    tick = new_data_ticks(instance, landing)
+    skipped = tick()
+    assert isinstance(skipped, dg.SkipReason)
+    assert f"{D1}: skipped: " in skipped.skip_message and "half-written" in skipped.skip_message
+    assert f"{D2}: skipped: " in skipped.skip_message and "C5" in skipped.skip_message
+    cursor = LandingCursor.parse(tick.cursor)
+    assert set(cursor.rejected) == {D1, D2} and cursor.handled == {}
+    assert "no new or changed files" in tick().skip_message  # said once, not every tick
+    # Re-delivered whole, the day is picked up (no retrain: the 3-day window lacks days).
+    land(landing, D1)
+    (request,) = tick()
+    assert request.job_name == "daily_features"
+    assert request.tags["dagster/asset_partition_range_start"] == D1
+
+
+def test_a_file_still_changing_or_for_today_waits(instance, landing, ml_home):
+    land(landing, D1)
+    assert "still changing" in new_data_ticks(instance, landing, settle_seconds=3600)().skip_message
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    land(landing, today)
+    tick = new_data_ticks(instance, landing)
+    (request,) = tick()
+    assert request.tags["dagster/asset_partition_range_end"] == D1
+    assert "partition not yet open" in tick().skip_message
+    assert today not in LandingCursor.parse(tick.cursor).handled  # looked at again tomorrow
+
+
+def test_a_gap_waits_for_the_missing_day_then_retrains(instance, landing, ml_home):
+    land(landing, D1)
+    land(landing, D3)
+    tick = new_data_ticks(instance, landing)
+    requests = tick()
+    assert [r.job_name for r in requests] == ["daily_features", "daily_features"]
+    assert LandingCursor.parse(tick.cursor).waiting_on == []  # D2 is missing: no retrain
+    for request in requests:
+        assert run_features(instance, request, landing).success
+    land(landing, D2)
+    (request,) = tick()
+    assert request.job_name == "ingest_and_retrain"
+    assert request.run_config["ops"]["feature_vocabulary"]["config"]["end_date"] == D3
+
+
+def test_retrain_follows_feature_runs_only_when_they_all_succeed(instance, landing, ml_home):
+    land(landing, D2)
+    tick = new_data_ticks(instance, landing)
+    (first,) = tick()
+    assert run_features(instance, first, landing).success  # D2 is materialized
+    for day in (D1, D3):
+        land(landing, day)
+    features_runs = tick()
+    assert [r.job_name for r in features_runs] == ["daily_features"] * 2
+    assert LandingCursor.parse(tick.cursor).waiting_on == [r.run_key for r in features_runs]
+    for request in features_runs:
+        assert run_features(instance, request, landing).success
+    (retrain,) = tick()
+    assert retrain.job_name == "train_and_publish"
+    assert retrain.run_config["ops"]["feature_vocabulary"]["config"]["end_date"] == D3
+    assert LandingCursor.parse(tick.cursor).waiting_on == []
+
+    # A failed feature run: no retrain, and the tick says so.
+    land(landing, D1, rows=450)
+    land(landing, D3, rows=450)
+    features_runs = tick()
+    (landing / f"{D3}.parquet").unlink()  # the run for D3 now fails at ingest
+    results = [run_features(instance, r, landing) for r in features_runs]
+    assert [r.success for r in results] == [True, False]
+    assert isinstance(tick(), dg.SkipReason)
+    assert LandingCursor.parse(tick.cursor).waiting_on == []
+
+
+def test_synthetic_source_leaves_new_data_to_the_schedule(instance):
+    tick = Ticks(
+        new_impressions, instance, source=ImpressionSource(), automation=AutomationSettings()
+    )
+    assert "daily_retrain schedule" in tick().skip_message
+
+
+def test_drift_sensor_fires_on_shifted_data_and_not_on_the_same_distribution(
+    instance, landing, ml_home
+):
+    synthetic = {"rows_per_day": 4000}
+    daily = defs.resolve_job_def("daily_features")
+    for day in (D1, D2, D3, D4):
+        assert daily.execute_in_process(
+            instance=instance,
+            partition_key=day,
+            run_config={"resources": {"source": {"config": synthetic}}},
+        ).success
+    tick = Ticks(
+        feature_drift,
+        instance,
+        source=ImpressionSource(**synthetic),
+        storage=StorageResource(),
+        automation=AutomationSettings(**SETTINGS),
+    )
+    assert "no training window yet" in tick().skip_message
+    window = defs.resolve_job_def("train_and_publish").execute_in_process(
+        instance=instance,
+        asset_selection=[dg.AssetKey("feature_vocabulary")],
+        run_config={
+            "ops": {"feature_vocabulary": {"config": {"end_date": D3, "train_days": 2}}},
+            "resources": {"source": {"config": synthetic}},
+        },
+    )
+    assert window.success
+    same = tick()
+    assert same.skip_message.startswith("no drift: max PSI")
+    assert "already compared" in tick().skip_message
+
+    # D4 re-delivered with a shifted count feature and a new id space for one categorical.
+    def shift(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(
+            pl.col("I2") * 20, pl.concat_str(pl.lit("v2-"), pl.col("C7")).alias("C7")
+        )
+
+    land(landing, D4, rows=4000, transform=shift)
+    assert daily.execute_in_process(
+        instance=instance,
+        partition_key=D4,
+        run_config={"resources": {"source": {"config": {"kind": "parquet", "path": str(landing)}}}},
+    ).success
+    request = tick()
+    assert isinstance(request, dg.RunRequest), request
+    assert request.tags["ml-assets/trigger"] == "drift"
+    assert set(request.tags["ml-assets/drifted"].split(",")) == {"I2", "C7"}
+    assert float(request.tags["ml-assets/psi-max"]) > 0.2
+    assert request.run_config["ops"]["feature_vocabulary"]["config"]["end_date"] == D4
+    assert "already compared" in tick().skip_message  # one retrain per drift episode
