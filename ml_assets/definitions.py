@@ -45,8 +45,11 @@ def build_sensors(ray_mode: str) -> list:
     return [new_impressions, feature_drift, orphaned_ray_clusters]
 
 
-def build_definitions(ray_mode: str | None = None, profile: str | None = None) -> dg.Definitions:
-    """The code location; by default as ML_ASSETS_RAY says (the CLI's --profile overrides)."""
+def build_definitions(
+    ray_mode: str | None = None, profile: str | None = None, resources: dict | None = None
+) -> dg.Definitions:
+    """The code location; by default as ML_ASSETS_RAY says (the CLI's --profile overrides).
+    `resources` replaces single resources, e.g. a file source for a deployment or a test."""
     mode = ray_mode or environment.ray_mode()
     return dg.Definitions(
         assets=[
@@ -61,7 +64,7 @@ def build_definitions(ray_mode: str | None = None, profile: str | None = None) -
         jobs=[daily_features_job, train_and_publish_job, ingest_and_retrain_job],
         schedules=[daily_retrain],
         sensors=build_sensors(mode),
-        resources=build_resources(mode, profile),
+        resources={**build_resources(mode, profile), **(resources or {})},
     )
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -50,6 +51,33 @@ def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float) -> N
         except OSError:
             time.sleep(0.2)  # polling a readiness probe, not synchronising on a guess
     raise TimeoutError(f"{url} not healthy after {timeout}s")
+
+
+@pytest.fixture
+def postgres_database(monkeypatch):
+    """A fresh database on the machine's PostgreSQL (trust auth), dropped afterwards."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 5432)) != 0:
+            pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+    import psycopg2
+
+    name = f"ml_assets_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    for variable, value in {
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_USERNAME": "postgres",
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_DB": name,
+        "DAGSTER_PG_PORT": "5432",
+    }.items():
+        monkeypatch.setenv(variable, value)
+    try:
+        yield name
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
 
 
 @pytest.fixture(scope="session")

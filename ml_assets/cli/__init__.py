@@ -2,7 +2,7 @@
 
 import typer
 
-from ml_assets.cli import cluster, demo, models, run, xray
+from ml_assets.cli import backfill, cluster, demo, models, run, xray
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -18,6 +18,7 @@ def main() -> None:
 
 app.command()(demo.demo)
 app.command()(run.run)
+app.command()(backfill.backfill)
 app.add_typer(cluster.app, name="cluster")
 app.command("xray")(xray.xray)
 app.command()(models.models)

@@ -18,7 +18,7 @@ def _date(value: str, option: str) -> dt.date:
         fail(f"{option} {value!r} is not a date", "write it as YYYY-MM-DD, e.g. 2026-11-08")
 
 
-def _days(partition: str | None, start: str | None, end: str | None) -> list[str]:
+def parse_days(partition: str | None, start: str | None, end: str | None) -> list[str]:
     if partition and (start or end):
         fail("--partition and --from/--to exclude each other", "give one day, or a range")
     if partition:
@@ -49,7 +49,7 @@ def run(
 ) -> None:
     """Materialize ASSETS: the daily ones once per day of --partition / --from..--to, the
     others once after them (their window is the latest materialized days)."""
-    days = _days(partition, start, end)
+    days = parse_days(partition, start, end)
     run_config = {}
     if config is not None:
         try:

@@ -1,44 +1,14 @@
 """The production instance configuration against the real PostgreSQL on 127.0.0.1:5432."""
 
 import shutil
-import socket
-import uuid
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from ml_assets.defs.ingest.assets import raw_impressions
 from ml_assets.defs.resources import ImpressionSource, StorageResource
 
 PRODUCTION_YAML = Path(__file__).resolve().parents[2] / "dagster.production.yaml"
-
-
-@pytest.fixture
-def postgres_database(monkeypatch):
-    """A fresh database on the machine's PostgreSQL (trust auth), dropped afterwards."""
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", 5432)) != 0:
-            pytest.skip("no PostgreSQL on 127.0.0.1:5432")
-    import psycopg2
-
-    name = f"ml_assets_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    for variable, value in {
-        "DAGSTER_PG_HOST": "127.0.0.1",
-        "DAGSTER_PG_USERNAME": "postgres",
-        "DAGSTER_PG_PASSWORD": "",
-        "DAGSTER_PG_DB": name,
-        "DAGSTER_PG_PORT": "5432",
-    }.items():
-        monkeypatch.setenv(variable, value)
-    try:
-        yield name
-    finally:
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
 
 
 def test_production_instance_stores_runs_in_postgres(postgres_database, tmp_path):

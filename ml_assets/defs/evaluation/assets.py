@@ -83,6 +83,9 @@ def model_evaluation(
         pl.DataFrame({"label": labels, "probability": probabilities}), predictions
     )
     summary = report.summary()
+    # Sets the tracking URI for this process: under the multiprocess executor this step runs in
+    # a fresh process, where MLflow would otherwise write to ./mlflow.db (found by the daemon test).
+    mlflow_tracking.client()
     log_evaluation(ranking_model["mlflow_run_id"], summary, report.plots)
     slices = [{"value": k, **v} for k, v in report.calibration_by_slice.items()]
     metadata = {f: dg.MetadataValue.float(v) for f, v in summary.items()}

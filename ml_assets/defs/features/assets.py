@@ -79,7 +79,8 @@ def ad_features(
 class VocabularyConfig(dg.Config):
     end_date: str = Field(
         default="",
-        description="Last holdout day, YYYY-MM-DD. Empty: the latest day with ad_features.",
+        description="Last holdout day, YYYY-MM-DD. Empty: in a backfill, the backfill's last "
+        "day; otherwise the latest day with ad_features.",
     )
     train_days: int = Field(default=7, description="Days of training data before the holdout.")
     holdout_days: int = Field(default=1, description="Days after training held out for eval.")
@@ -109,7 +110,7 @@ def feature_vocabulary(
 ) -> dg.MaterializeResult:
     from ml_assets.ranking.vocabulary import fit_vocabulary
 
-    end_date = config.end_date or _latest_feature_day(context)
+    end_date = config.end_date or _backfill_last_day(context) or _latest_feature_day(context)
     train_dates, holdout_dates = window_dates(end_date, config.train_days, config.holdout_days)
     files = {d: features_file(storage, d) for d in train_dates + holdout_dates}
     require_partition_files(files, "ad_features")
@@ -140,6 +141,19 @@ def feature_vocabulary(
             "path": dg.MetadataValue.path(str(path)),
         },
     )
+
+
+def _backfill_last_day(context: dg.AssetExecutionContext) -> str | None:
+    """In a backfill over a range of days, the window ends with the range: the model trains on
+    what was just backfilled (its earlier days must be materialized)."""
+    backfill_id = context.run.tags.get("dagster/backfill")
+    backfill = context.instance.get_backfill(backfill_id) if backfill_id else None
+    data = backfill.asset_backfill_data if backfill is not None else None
+    subset = (
+        data.target_subset.partitions_subsets_by_asset_key.get(ad_features.key) if data else None
+    )
+    days = list(subset.get_partition_keys()) if subset is not None else []
+    return max(days) if days else None
 
 
 def _latest_feature_day(context: dg.AssetExecutionContext) -> str:
