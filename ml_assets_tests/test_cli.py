@@ -15,8 +15,8 @@ from ml_assets_tests.conftest import VENV_BIN
 from ml_assets_tests.xray.test_report import a_record
 
 runner = CliRunner()
-COMMANDS = [[], ["demo"], ["run"], ["cluster"], ["cluster", "plan"], ["cluster", "ls"],
-            ["cluster", "down"], ["xray"], ["models"], ["reproduce"]]  # fmt: skip
+COMMANDS = [[], ["demo"], ["run"], ["backfill"], ["cluster"], ["cluster", "plan"],
+            ["cluster", "ls"], ["cluster", "down"], ["xray"], ["models"], ["reproduce"]]  # fmt: skip
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_the_installed_command_runs_and_explains_itself():
     result = subprocess.run(
         [str(VENV_BIN / "ml-assets"), "--help"], capture_output=True, text=True, check=True
     )
-    for command in ("demo", "run", "cluster", "xray", "models", "reproduce"):
+    for command in ("demo", "run", "backfill", "cluster", "xray", "models", "reproduce"):
         assert command in result.stdout
 
 
@@ -183,3 +183,47 @@ def test_models_lists_a_local_sqlite_registry(ml_home, monkeypatch):
     row = next(line for line in result.output.splitlines() if line.startswith("│ 1 "))
     assert "champion" in row and "0.8123" in row and "2026-11-01..2026-11-02" in row
     assert invoke("models", "--name", "no_such_model").exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "2026-11-08", "--to", "2026-11-06"], "is after --to"),
+        (["--from", "2026-11-06", "--to", "2035-01-01"], "outside the daily partitions"),
+        (["--from", "yesterday", "--to", "2026-11-06"], "is not a date"),
+    ],
+)
+def test_backfill_refuses_bad_ranges(dagster_home, args, message):
+    result = invoke("backfill", *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_backfill_refuses_per_asset_config(dagster_home, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("ops:\n  ranking_model:\n    config:\n      epochs: 1\n")
+    result = invoke(
+        "backfill", "--from", "2026-11-06", "--to", "2026-11-08", "--config", str(config)
+    )
+    assert result.exit_code == 2 and "keep only `resources:`" in result.output
+
+
+def test_backfill_submits_days_and_one_window_to_the_instance(dagster_home):
+    import dagster as dg
+
+    result = invoke("backfill", "--from", "2026-11-06", "--to", "2026-11-08")
+    assert result.exit_code == 0, result.output
+    assert "3 day run(s), then one training run" in result.output
+    assert "no dagster-daemon serves this instance" in result.output  # none runs in this test
+    with dg.DagsterInstance.get() as instance:
+        (backfill,) = instance.get_backfills()
+        target = backfill.asset_backfill_data.target_subset
+    days = {k.to_user_string(): sorted(v.get_partition_keys())
+            for k, v in target.partitions_subsets_by_asset_key.items()}  # fmt: skip
+    assert days == {
+        "raw_impressions": ["2026-11-06", "2026-11-07", "2026-11-08"],
+        "ad_features": ["2026-11-06", "2026-11-07", "2026-11-08"],
+    }
+    assert {k.to_user_string() for k in target.non_partitioned_asset_keys} == {
+        "feature_vocabulary", "ranking_model", "model_evaluation", "published_model"
+    }  # fmt: skip
+    assert backfill.backfill_id in result.output

@@ -230,3 +230,25 @@ def test_drift_sensor_fires_on_shifted_data_and_not_on_the_same_distribution(
     assert float(request.tags["ml-assets/psi-max"]) > 0.2
     assert request.run_config["ops"]["feature_vocabulary"]["config"]["end_date"] == D4
     assert "already compared" in tick().skip_message  # one retrain per drift episode
+
+
+def test_daily_schedule_ingests_yesterday_and_retrains_on_its_window(tmp_path):
+    from ml_assets.defs.automation.schedule import daily_retrain
+
+    run_config = tmp_path / "run.yaml"
+    run_config.write_text("ops:\n  ranking_model:\n    config:\n      epochs: 1\n")
+    context = dg.build_schedule_context(
+        scheduled_execution_time=dt.datetime(2026, 11, 9, 6, tzinfo=dt.UTC),
+        resources={"automation": AutomationSettings(run_config_file=str(run_config))},
+        repository_def=defs.get_repository_def(),
+    )
+    (request,) = daily_retrain.evaluate_tick(context).run_requests
+    assert request.partition_key == "2026-11-08" and request.run_key == "daily:2026-11-08"
+    ops = request.run_config["ops"]
+    assert ops["feature_vocabulary"]["config"] == {
+        "end_date": "2026-11-08",
+        "train_days": 7,
+        "holdout_days": 1,
+    }
+    assert ops["ranking_model"]["config"] == {"epochs": 1}  # the automation run config
+    assert request.tags["ml-assets/trigger"] == "schedule"

@@ -26,8 +26,20 @@ def test_definitions_load_with_the_pipeline():
         ("model_evaluation", "no_leakage"),
     }
     assert all(graph.get_check_spec(k).blocking for k in graph.asset_check_keys)
-    assert {j.name for j in defs.resolve_all_job_defs()} >= {"daily_features", "train_and_publish"}
-    assert set(defs.resources or {}) == {"ray_cluster", "source", "storage", "mlflow_tracking"}
+    assert {j.name for j in defs.resolve_all_job_defs()} >= {
+        "daily_features",
+        "train_and_publish",
+        "ingest_and_retrain",
+    }
+    assert set(defs.resources or {}) == {
+        "ray_cluster",
+        "source",
+        "storage",
+        "mlflow_tracking",
+        "automation",
+    }
+    assert {s.name for s in defs.sensors or ()} == {"new_impressions", "feature_drift"}
+    assert {s.name for s in defs.schedules or ()} == {"daily_retrain"}
 
 
 def test_dependencies_follow_the_design():
@@ -46,7 +58,11 @@ def test_dependencies_follow_the_design():
         assert node.description and node.group_name == "ads_ranking" and node.kinds
     daily = {"raw_impressions", "ad_features"}
     for name in ASSETS:
-        assert (graph.get(dg.AssetKey(name)).partitions_def is not None) == (name in daily)
+        node = graph.get(dg.AssetKey(name))
+        assert (node.partitions_def is not None) == (name in daily)
+        # Backfills run the daily assets one day per run; the window assets run once.
+        if name in daily:
+            assert node.backfill_policy == dg.BackfillPolicy.multi_run(1)
 
 
 def test_code_location_loads_without_heavy_libraries():
@@ -78,7 +94,7 @@ def test_kuberay_mode_is_configuration_not_code():
         "import sys, ml_assets.definitions as d; "
         "print(type(d.defs.resources['ray_cluster']).__name__, "
         "d.defs.resources['ray_cluster_api'].namespace, "
-        "[s.name for s in d.defs.sensors], "
+        "','.join(s.name for s in d.defs.sensors), "
         "[m for m in ('ray', 'torch', 'mlflow', 'kubernetes') if m in sys.modules])"
     )
     env = {**os.environ, "ML_ASSETS_RAY": "kuberay", "ML_ASSETS_RAY_PROFILE": "gpu-l4"}
@@ -88,7 +104,7 @@ def test_kuberay_mode_is_configuration_not_code():
     assert out.stdout.split() == [
         "KubeRayEphemeralCluster",
         "ml-assets",
-        "['orphaned_ray_clusters']",
+        "new_impressions,feature_drift,orphaned_ray_clusters",
         "[]",
     ]
 
