@@ -16,7 +16,8 @@ from ml_assets_tests.xray.test_report import a_record
 
 runner = CliRunner()
 COMMANDS = [[], ["demo"], ["run"], ["backfill"], ["cluster"], ["cluster", "plan"],
-            ["cluster", "ls"], ["cluster", "down"], ["xray"], ["models"], ["reproduce"]]  # fmt: skip
+            ["cluster", "ls"], ["cluster", "down"], ["xray"], ["models"],
+            ["reproduce"]]  # fmt: skip
 
 
 @pytest.fixture
