@@ -7,6 +7,7 @@ cancelled or re-executed) on the UI's backfills page.
 """
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import typer
@@ -103,7 +104,7 @@ def submit(days: list[str], retrain: bool, run_config: dict) -> str:
     return backfill.backfill_id
 
 
-def run_days(tags: dict) -> tuple[str, str] | None:
+def run_days(tags: Mapping[str, str]) -> tuple[str, str] | None:
     """A run's days (first, last) from its partition tags; None for the window's run."""
     if "dagster/partition" in tags:
         return tags["dagster/partition"], tags["dagster/partition"]

@@ -49,8 +49,8 @@ def feature_drift(
     if event is None or event.asset_materialization is None:
         return dg.SkipReason("no training window yet (feature_vocabulary never materialized)")
     metadata = event.asset_materialization.metadata
-    train_first, train_last = _days(metadata["train_dates"].value)
-    _, holdout_last = _days(metadata["holdout_dates"].value)
+    train_first, train_last = _days(str(metadata["train_dates"].value))
+    _, holdout_last = _days(str(metadata["holdout_dates"].value))
     newer = sorted(
         day
         for day in context.instance.get_materialized_partitions(ad_features.key)

@@ -203,6 +203,7 @@ def plan_runs(context, cursor: LandingCursor, automation: AutomationSettings, re
             "once those days land"
         )
     else:
-        cursor.waiting_on += [r.run_key for r in requests]  # with any earlier ones still running
+        # with any earlier ones still running
+        cursor.waiting_on += [r.run_key for r in requests if r.run_key]
         cursor.retrain_end = max(cursor.retrain_end, end)
     return requests
