@@ -18,44 +18,15 @@ import polars as pl
 import torch
 
 from bench.common import write_result
-from ml_assets.ranking.encoding import encode, to_arrays
-from ml_assets.ranking.features import transform
+from ml_assets.ranking.encoding import to_arrays
 from ml_assets.ranking.loop import TrainConfig, in_memory_batches, make_optimizer, train_one_epoch
-from ml_assets.ranking.model import DCNv2, ModelConfig
-from ml_assets.ranking.sources import read_synthetic_day
-from ml_assets.ranking.synthetic import SyntheticSpec
-from ml_assets.ranking.vocabulary import fit_vocabulary
+from ml_assets.ranking.model import DCNv2
+from ml_assets.ranking.sample_data import encoded_synthetic_days
 from ml_assets.ray.scaling import WorkerPlan
-
-DAYS = ("2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04")
 
 
 def prepare(directory: Path, rows: int):
-    spec = SyntheticSpec()
-    feature_files = []
-    for day in DAYS:
-        raw, _ = read_synthetic_day(spec, day, rows // len(DAYS))
-        path = directory / f"features-{day}.parquet"
-        transform(raw, spec.schema).write_parquet(path)
-        feature_files.append(path)
-    vocabulary = fit_vocabulary(
-        feature_files,
-        spec.schema,
-        train_dates=list(DAYS),
-        holdout_dates=[],
-        min_count=3,
-        max_size=100_000,
-    )
-    encoded = []
-    for path in feature_files:
-        target = directory / path.name.replace("features", "encoded")
-        encode(pl.read_parquet(path), vocabulary).write_parquet(target)
-        encoded.append(str(target))
-    config = ModelConfig(
-        cardinalities=tuple(vocabulary.cardinality(c) for c in spec.schema.categorical),
-        dense_features=len(spec.schema.dense),
-    )
-    return spec.schema, encoded, config
+    return encoded_synthetic_days(directory, rows)
 
 
 def plain_torch(schema, files, model_config, train_config, threads) -> dict:

@@ -59,6 +59,10 @@ class TrainingConfig(dg.Config):
     deps=[ad_features],
     group_name=GROUP,
     kinds={"ray", "pytorch", "mlflow"},
+    # A lost worker beyond max_failures, a lost node or cluster: the step runs again and resumes
+    # from the checkpoint in storage (a new cluster in kuberay mode). Errors of the training code
+    # itself raise Failure(allow_retries=False) and are not retried.
+    retry_policy=dg.RetryPolicy(max_retries=1, delay=10),
     description=(
         "A DCN-v2 click model trained with Ray Train (TorchTrainer, DDP over gloo on CPU) on the "
         "window's encoded features, streamed by Ray Data. Checkpoints go to storage that "
@@ -76,10 +80,12 @@ def ranking_model(
 ) -> dg.MaterializeResult:
     import polars as pl
     import ray
+    import ray.train
     import torch
 
     from ml_assets.ranking.artifacts import save_model_dir
-    from ml_assets.ranking.distributed import CHECKPOINT_FILE, fit_distributed
+    from ml_assets.ranking.checkpoints import CHECKPOINT_FILE
+    from ml_assets.ranking.distributed import fit_distributed, is_infrastructure_failure
     from ml_assets.ranking.encoding import encode
     from ml_assets.ranking.loop import TrainConfig
     from ml_assets.ranking.model import ModelConfig
@@ -125,20 +131,36 @@ def ranking_model(
         max_steps_per_epoch=config.max_steps_per_epoch or None,
         seed=config.seed,
     )
-    outcome = fit_distributed(
-        encoded_files,
-        model_config=model_config,
-        train_config=train_config,
-        plan=plan,
-        dense=schema.dense,
-        categorical=schema.categorical,
-        label=schema.label,
-        storage_path=str(storage.checkpoint_root),
-        run_name=f"ranking_model-{context.run_id}",
-        max_failures=config.max_failures,
-        chunk_batches=config.chunk_batches,
-        cache_below_bytes=config.cache_below_mb * 2**20,
-    )
+    try:
+        outcome = fit_distributed(
+            encoded_files,
+            model_config=model_config,
+            train_config=train_config,
+            plan=plan,
+            dense=schema.dense,
+            categorical=schema.categorical,
+            label=schema.label,
+            storage_path=str(storage.checkpoint_root),
+            run_name=f"ranking_model-{context.run_id}",
+            max_failures=config.max_failures,
+            chunk_batches=config.chunk_batches,
+            cache_below_bytes=config.cache_below_mb * 2**20,
+        )
+    except ray.train.TrainingFailedError as error:
+        if is_infrastructure_failure(error):
+            raise  # the step's RetryPolicy resumes from the checkpoint in storage
+        raise dg.Failure(
+            description="training failed in the training code itself, not the cluster; not "
+            f"retried, the same data would fail the same way: {error}",
+            allow_retries=False,
+        ) from error
+    if outcome.discarded_checkpoint:
+        context.log.error(f"unusable checkpoint: {outcome.discarded_checkpoint}")
+    if outcome.restarts:
+        context.log.warning(
+            f"training resumed {outcome.restarts} time(s) from a checkpoint; the last resume "
+            f"began at epoch {outcome.resumed_from_epoch}"
+        )
     state = torch.load(outcome.checkpoint_dir / CHECKPOINT_FILE, weights_only=False)
     model_dir = save_model_dir(
         storage.run_dir("ranking_model", context.run_id),
@@ -190,6 +212,8 @@ def ranking_model(
             "cpus_per_worker": plan.cpus_per_worker,
             "epochs": len(outcome.history),
             "resumed_from_epoch": outcome.resumed_from_epoch,
+            "restarts": outcome.restarts,
+            "discarded_checkpoint": outcome.discarded_checkpoint or "",
             "final_train_loss": last["loss"],
             "samples_per_second": round(last["samples_per_second"]),
             "data_wait_fraction": round(last["wait_fraction"], 3),

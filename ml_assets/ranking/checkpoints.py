@@ -1,0 +1,79 @@
+"""The checkpoint a resumed training run would start from, and whether it can be trusted.
+
+Ray Train restores the latest checkpoint named in the run directory's manager snapshot. A file
+cut short by a lost node, a directory someone cleaned up, or weights that went NaN would resume
+into an error deep inside a worker, or worse into a garbage model. So the driver looks first:
+an unusable checkpoint is reported with its reason, the run directory is set aside (kept for a
+post-mortem, never deleted) and training restarts from scratch.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+CHECKPOINT_FILE = "checkpoint.pt"
+HISTORY_FILE = "history.json"
+SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"  # Ray Train's record of its checkpoints
+REQUIRED_KEYS = ("model", "optimizer", "epoch", "history")
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint Ray Train would restore: the snapshot's latest, else the newest on disk."""
+    snapshot = run_dir / SNAPSHOT_FILE
+    if snapshot.exists():
+        try:
+            latest = json.loads(snapshot.read_text()).get("latest_checkpoint_result") or {}
+        except json.JSONDecodeError:
+            latest = {}
+        if latest.get("checkpoint_dir_name"):
+            return run_dir / latest["checkpoint_dir_name"]
+    on_disk = sorted(run_dir.glob("checkpoint_*"))
+    return on_disk[-1] if on_disk else None
+
+
+def checkpoint_problem(run_dir: Path) -> str | None:
+    """Why the run's latest checkpoint cannot be resumed from; None when it can, or when there is
+    nothing to resume."""
+    if not run_dir.is_dir():
+        return None
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
+        return None
+    if not latest.is_dir():
+        return f"checkpoint {latest.name} is named by Ray Train's snapshot but is missing"
+    file = latest / CHECKPOINT_FILE
+    if not file.is_file():
+        return f"{file} is missing"
+    try:
+        state = torch.load(file, weights_only=False, map_location="cpu")
+    except Exception as error:  # noqa: BLE001 (any load failure means unusable)
+        return f"{file} cannot be loaded ({type(error).__name__}: {str(error)[:200]})"
+    missing = [key for key in REQUIRED_KEYS if key not in state]
+    if missing:
+        return f"{file} lacks {', '.join(missing)}: not a checkpoint of this training loop"
+    bad = [
+        name
+        for name, tensor in state["model"].items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+    if bad:
+        return f"{file} holds non-finite weights ({', '.join(bad[:3])}): training diverged"
+    return None
+
+
+def finished_checkpoint(run_dir: Path, epochs: int) -> Path | None:
+    """The run's latest checkpoint when it already holds all `epochs` (checked usable first)."""
+    latest = latest_checkpoint(run_dir) if run_dir.is_dir() else None
+    if latest is None or not (latest / HISTORY_FILE).is_file():
+        return None
+    return latest if len(json.loads((latest / HISTORY_FILE).read_text())) >= epochs else None
+
+
+def set_aside(run_dir: Path, problem: str) -> Path:
+    """Moves the run directory out of the way (so Ray Train starts fresh) and notes why."""
+    target = run_dir.with_name(f"{run_dir.name}.discarded-{time.strftime('%Y%m%dT%H%M%S')}")
+    run_dir.rename(target)
+    (target / "DISCARDED.txt").write_text(f"{problem}\n")
+    return target

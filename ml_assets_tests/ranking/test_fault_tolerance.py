@@ -1,0 +1,83 @@
+"""Ray Train on a real local Ray with real failures: a SIGKILLed worker mid-epoch, and a corrupt
+checkpoint left by an earlier attempt."""
+
+import pytest
+import ray
+
+from ml_assets.ranking.checkpoints import CHECKPOINT_FILE
+from ml_assets.ranking.distributed import fit_distributed
+from ml_assets.ranking.loop import TrainConfig
+from ml_assets.ranking.sample_data import encoded_synthetic_days
+from ml_assets.ray.scaling import WorkerPlan
+from ml_assets_tests.ranking.chaos import KillWorkerAfterCheckpoint
+from ml_assets_tests.ranking.test_checkpoints import write_checkpoint
+
+pytestmark = pytest.mark.slow
+
+PLAN = WorkerPlan(num_workers=2, cpus_per_worker=0.5, threads_per_worker=1, use_gpu=False)
+EPOCHS = 3
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return encoded_synthetic_days(tmp_path_factory.mktemp("data"), rows=80_000)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def fit(data, storage, run_name, epochs=EPOCHS, max_failures=1):
+    schema, files, model_config = data
+    return fit_distributed(
+        files,
+        model_config=model_config,
+        train_config=TrainConfig(epochs=epochs, batch_size=1024, seed=0),
+        plan=PLAN,
+        dense=schema.dense,
+        categorical=schema.categorical,
+        label=schema.label,
+        storage_path=str(storage),
+        run_name=run_name,
+        max_failures=max_failures,
+    )
+
+
+def test_a_killed_worker_resumes_from_the_last_checkpoint(data, local_ray, tmp_path, capsys):
+    calm = fit(data, tmp_path, "calm")
+    killer = KillWorkerAfterCheckpoint(tmp_path, "killed", after=1)
+    killer.start()
+    disturbed = fit(data, tmp_path, "killed")
+    killer.join(timeout=5)
+
+    assert killer.killed_pid is not None and killer.killed_at is not None
+    assert [r["epoch"] for r in disturbed.history] == list(range(EPOCHS))
+    assert disturbed.restarts == 1
+    # Resumed from the checkpoint written before the kill: only the epoch in flight was redone.
+    assert disturbed.resumed_from_epoch == killer.checkpoints_at_kill >= 1
+    kept, redone = disturbed.history[: killer.checkpoints_at_kill], disturbed.history[1:]
+    assert all(r["finished_at"] < killer.killed_at for r in kept)
+    assert all(r["started_at"] > killer.killed_at for r in redone[killer.checkpoints_at_kill - 1 :])
+    # And it ends where an undisturbed run ends, within the noise of Ray Data's block order.
+    final_calm, final_disturbed = calm.history[-1]["loss"], disturbed.history[-1]["loss"]
+    assert abs(final_disturbed - final_calm) < 0.01, (final_calm, final_disturbed)
+    assert calm.restarts == 0 and calm.resumed_from_epoch == 0
+    with capsys.disabled():
+        print(f"\nworker kill: final loss {final_disturbed:.4f} vs undisturbed {final_calm:.4f}")
+
+
+def test_a_corrupt_checkpoint_is_reported_and_training_restarts_clean(data, local_ray, tmp_path):
+    run_dir = tmp_path / "corrupt"
+    damaged = write_checkpoint(run_dir, "checkpoint_2026-11-30_07-00-00.000000", epochs=1)
+    (damaged / CHECKPOINT_FILE).write_bytes((damaged / CHECKPOINT_FILE).read_bytes()[:100])
+    outcome = fit(data, tmp_path, "corrupt", epochs=2)
+    assert outcome.discarded_checkpoint is not None
+    assert "cannot be loaded" in outcome.discarded_checkpoint
+    assert "training restarts from scratch" in outcome.discarded_checkpoint
+    assert [r["epoch"] for r in outcome.history] == [0, 1] and outcome.restarts == 0
+    (aside,) = tmp_path.glob("corrupt.discarded-*")
+    assert "cannot be loaded" in (aside / "DISCARDED.txt").read_text()
+    assert outcome.checkpoint_dir.parent == run_dir  # a fresh run, in the usual place
