@@ -20,7 +20,7 @@ import torch
 from bench.common import write_result
 from ml_assets.ranking.encoding import to_arrays
 from ml_assets.ranking.loop import TrainConfig, in_memory_batches, make_optimizer, train_one_epoch
-from ml_assets.ranking.model import DCNv2
+from ml_assets.ranking.model import build_model
 from ml_assets.ranking.sample_data import encoded_synthetic_days
 from ml_assets.ray.scaling import WorkerPlan
 
@@ -36,7 +36,7 @@ def plain_torch(schema, files, model_config, train_config, threads) -> dict:
     labels = columns[schema.label]
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = DCNv2(model_config)
+    model = build_model(model_config)
     optimizer = make_optimizer(model, train_config)
     started = time.perf_counter()
     epochs = []

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
+from torch import nn
 
 from ml_assets.ranking.encoding import encode, to_arrays
 from ml_assets.ranking.features import transform
 from ml_assets.ranking.loop import predict_probabilities
-from ml_assets.ranking.model import DCNv2, ModelConfig
+from ml_assets.ranking.model import ModelConfig, build_model
 from ml_assets.ranking.vocabulary import Vocabulary
 
 WEIGHTS = "weights.pt"
@@ -36,14 +37,14 @@ def save_model_dir(
 
 @dataclass
 class LoadedModel:
-    model: DCNv2
+    model: nn.Module
     vocabulary: Vocabulary
 
     @classmethod
     def load(cls, directory: Path) -> "LoadedModel":
         directory = Path(directory)
         config = ModelConfig.from_dict(json.loads((directory / MODEL_CONFIG).read_text()))
-        model = DCNv2(config)
+        model = build_model(config)
         model.load_state_dict(torch.load(directory / WEIGHTS, weights_only=True))
         model.eval()
         return cls(model, Vocabulary.load(directory / VOCABULARY))

@@ -31,7 +31,7 @@ from ml_assets.ranking.loop import (
     make_optimizer,
     train_one_epoch,
 )
-from ml_assets.ranking.model import DCNv2, ModelConfig
+from ml_assets.ranking.model import ModelConfig, build_model
 from ml_assets.ray.scaling import WorkerPlan
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def _worker_loop(config: dict) -> None:
     # batch_size is the global batch: N workers see the same optimization as one process.
     worker_batch = max(1, train.batch_size // world)
     loop_started_at = time.time()  # tells the epochs of each (re)start apart in the history
-    model = DCNv2(model_config)
+    model = build_model(model_config)
     optimizer = make_optimizer(model, train)
     history: list[dict] = []
     start_epoch = 0

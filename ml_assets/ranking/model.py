@@ -1,10 +1,19 @@
-"""A DCN-v2-style click model (Wang et al. 2021): embeddings, a cross network and a deep tower
-side by side, then one logit. Plain PyTorch; nothing here knows about Ray or Dagster."""
+"""Click models, plain PyTorch (nothing here knows about Ray or Dagster), chosen by
+`ModelConfig.architecture`:
+- `dcn_v2` (default; Wang et al. 2021): embeddings, a cross network and a deep tower side by
+  side, then one logit;
+- `dlrm` (Naumov et al. 2019): a bottom MLP for the dense features, dot products between every
+  pair of feature vectors, a top MLP;
+- `logistic`: logistic regression on one-hot ids and the dense features, the baseline every
+  ranking model must beat.
+All take (dense [batch, D] float, ids [batch, C] int) and return logits [batch]."""
 
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+
+ARCHITECTURES = ("dcn_v2", "dlrm", "logistic")
 
 
 @dataclass(frozen=True)
@@ -12,9 +21,17 @@ class ModelConfig:
     cardinalities: tuple[int, ...]  # embedding rows per categorical feature (OOV id included)
     dense_features: int
     embedding_dim: int = 8
-    cross_layers: int = 2
-    deep_layers: tuple[int, ...] = (256, 128)
+    cross_layers: int = 2  # dcn_v2
+    deep_layers: tuple[int, ...] = (256, 128)  # dcn_v2's deep tower, dlrm's top MLP
     dropout: float = 0.0
+    architecture: str = "dcn_v2"
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"unknown model architecture {self.architecture!r}; choose one of "
+                f"{', '.join(ARCHITECTURES)}"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -28,7 +45,43 @@ class ModelConfig:
             cross_layers=d["cross_layers"],
             deep_layers=tuple(d["deep_layers"]),
             dropout=d["dropout"],
+            architecture=d.get("architecture", "dcn_v2"),  # models saved before baselines
         )
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """The model `config.architecture` names."""
+    return {"dcn_v2": DCNv2, "dlrm": DLRM, "logistic": LogisticRegression}[config.architecture](
+        config
+    )
+
+
+class SharedEmbedding(nn.Embedding):
+    """One table for all categorical features with per-feature offsets: one lookup, not 26.
+    (An nn.Embedding itself, so saved models keep their `embedding.weight` key.)"""
+
+    offsets: torch.Tensor
+
+    def __init__(self, cardinalities: tuple[int, ...], dim: int, std: float = 0.01):
+        super().__init__(sum(cardinalities), dim)
+        offsets = torch.tensor([0, *cardinalities[:-1]]).cumsum(0)
+        self.register_buffer("offsets", offsets, persistent=False)
+        nn.init.normal_(self.weight, std=std)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:  # pyright: ignore[reportIncompatibleMethodOverride]
+        """[batch, features, dim]."""
+        return super().forward(ids + self.offsets)
+
+
+def mlp(sizes: list[int], dropout: float = 0.0, last_activation: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for index, (a, b) in enumerate(zip(sizes, sizes[1:], strict=False)):
+        layers.append(nn.Linear(a, b))
+        if last_activation or index < len(sizes) - 2:
+            layers.append(nn.ReLU())
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
 
 
 class CrossLayer(nn.Module):
@@ -44,33 +97,59 @@ class CrossLayer(nn.Module):
 
 
 class DCNv2(nn.Module):
-    offsets: torch.Tensor  # per-feature start rows in the shared embedding table
-
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        # One table for all features with per-feature offsets: one lookup instead of 26.
-        offsets = torch.tensor([0, *config.cardinalities[:-1]]).cumsum(0)
-        self.register_buffer("offsets", offsets, persistent=False)
-        self.embedding = nn.Embedding(sum(config.cardinalities), config.embedding_dim)
-        nn.init.normal_(self.embedding.weight, std=0.01)
+        self.embedding = SharedEmbedding(config.cardinalities, config.embedding_dim)
         width = config.dense_features + len(config.cardinalities) * config.embedding_dim
         self.cross = nn.ModuleList(CrossLayer(width) for _ in range(config.cross_layers))
-        layers: list[nn.Module] = []
-        previous = width
-        for size in config.deep_layers:
-            layers += [nn.Linear(previous, size), nn.ReLU()]
-            if config.dropout:
-                layers.append(nn.Dropout(config.dropout))
-            previous = size
-        self.deep = nn.Sequential(*layers)
-        self.head = nn.Linear(width + previous, 1)
+        self.deep = mlp([width, *config.deep_layers], config.dropout)
+        self.head = nn.Linear(width + ([width, *config.deep_layers][-1]), 1)
 
     def forward(self, dense: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Logits of shape [batch]; apply a sigmoid for click probabilities."""
-        embedded = self.embedding(ids + self.offsets).flatten(1)
+        embedded = self.embedding(ids).flatten(1)
         x0 = torch.cat([dense, embedded], dim=1)
         x = x0
         for layer in self.cross:
             x = layer(x0, x)
         return self.head(torch.cat([x, self.deep(x0)], dim=1)).squeeze(1)
+
+
+class DLRM(nn.Module):
+    """Dense features through a bottom MLP to one more feature vector; the logit comes from a top
+    MLP over that vector and the dot products of every pair of feature vectors."""
+
+    pair_rows: torch.Tensor  # upper-triangle index pairs of the feature vectors
+    pair_cols: torch.Tensor
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        dim = config.embedding_dim
+        self.embedding = SharedEmbedding(config.cardinalities, dim)
+        self.bottom = mlp([config.dense_features, 64, dim], config.dropout)
+        vectors = len(config.cardinalities) + 1
+        rows, cols = torch.triu_indices(vectors, vectors, offset=1)
+        self.register_buffer("pair_rows", rows, persistent=False)
+        self.register_buffer("pair_cols", cols, persistent=False)
+        self.top = mlp([dim + len(rows), *config.deep_layers, 1], config.dropout, False)
+
+    def forward(self, dense: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        bottom = self.bottom(dense)
+        vectors = torch.cat([bottom.unsqueeze(1), self.embedding(ids)], dim=1)
+        dots = torch.bmm(vectors, vectors.transpose(1, 2))[:, self.pair_rows, self.pair_cols]
+        return self.top(torch.cat([bottom, dots], dim=1)).squeeze(1)
+
+
+class LogisticRegression(nn.Module):
+    """logit = bias + sum of one weight per id + a weight per dense feature."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.weights = SharedEmbedding(config.cardinalities, 1, std=0.0)
+        self.dense = nn.Linear(config.dense_features, 1)
+
+    def forward(self, dense: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        return self.dense(dense).squeeze(1) + self.weights(ids).sum(dim=(1, 2))

@@ -20,6 +20,12 @@ from ml_assets.defs.xray_hooks import XRayHooks, xray_metadata
 
 
 class TrainingConfig(dg.Config):
+    architecture: str = Field(
+        default="dcn_v2",
+        description="Model: `dcn_v2` (embeddings + cross network + deep tower), or a baseline "
+        "to compare it with: `dlrm` (pairwise dot-product interactions) or `logistic` "
+        "(logistic regression on one-hot ids and dense features).",
+    )
     epochs: int = Field(default=3, description="Passes over the training window.")
     batch_size: int = Field(
         default=1024, description="Rows per optimizer step, over all workers together."
@@ -64,8 +70,9 @@ class TrainingConfig(dg.Config):
     # itself raise Failure(allow_retries=False) and are not retried.
     retry_policy=dg.RetryPolicy(max_retries=1, delay=10),
     description=(
-        "A DCN-v2 click model trained with Ray Train (TorchTrainer, DDP over gloo on CPU) on the "
-        "window's encoded features, streamed by Ray Data. Checkpoints go to storage that "
+        "A click model (DCN-v2; DLRM and logistic-regression baselines by config) trained with "
+        "Ray Train (TorchTrainer, DDP over gloo on CPU) on the window's encoded features, "
+        "streamed by Ray Data. Checkpoints go to storage that "
         "outlives the Ray cluster; the MLflow run holds params, per-epoch metrics and the model."
     ),
 )
@@ -88,13 +95,18 @@ def ranking_model(
     from ml_assets.ranking.distributed import fit_distributed, is_infrastructure_failure
     from ml_assets.ranking.encoding import encode
     from ml_assets.ranking.loop import TrainConfig
-    from ml_assets.ranking.model import ModelConfig
+    from ml_assets.ranking.model import ARCHITECTURES, ModelConfig
     from ml_assets.ranking.plots import loss_curve_png
     from ml_assets.ranking.tracking import log_training_run
     from ml_assets.ranking.vocabulary import Vocabulary
     from ml_assets.ray.scaling import plan_workers
     from ml_assets.version import code_version
 
+    if config.architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"ranking_model config architecture={config.architecture!r} is unknown; set it to "
+            f"one of {', '.join(ARCHITECTURES)}"
+        )
     started = time.perf_counter()
     vocabulary = Vocabulary.load(feature_vocabulary)
     schema = source.feature_schema
@@ -123,6 +135,7 @@ def ranking_model(
         embedding_dim=config.embedding_dim,
         cross_layers=config.cross_layers,
         deep_layers=tuple(config.deep_layers),
+        architecture=config.architecture,
     )
     train_config = TrainConfig(
         epochs=config.epochs,
@@ -208,6 +221,7 @@ def ranking_model(
             "mlflow_model_uri": model_uri,
             "mlflow_tracking_uri": mlflow_tracking.resolved_tracking_uri,
             "ray_cluster": ray_cluster.name,
+            "architecture": config.architecture,
             "workers": plan.num_workers,
             "cpus_per_worker": plan.cpus_per_worker,
             "epochs": len(outcome.history),
