@@ -22,6 +22,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process_group(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM to a server started with start_new_session=True and all it spawned; SIGKILL
+    what is still there after `timeout`."""
+    os.killpg(process.pid, 15)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        process.wait()
+
+
 @pytest.fixture
 def ml_home(tmp_path, monkeypatch) -> Path:
     """A private ML_ASSETS_HOME: storage and the local MLflow store of one test."""
@@ -111,11 +122,6 @@ def mlflow_server(tmp_path_factory):
         wait_until_healthy(f"http://127.0.0.1:{port}/health", process, timeout=90)
         yield f"http://127.0.0.1:{port}"
     finally:
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait()
+        stop_process_group(process, timeout=20)
         log.close()
         shutil.rmtree(root, ignore_errors=True)

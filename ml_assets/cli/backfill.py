@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from ml_assets.cli.common import FAILED, console, dagster_instance, fail, progress_bar
-from ml_assets.cli.run import parse_days
+from ml_assets.cli.run import parse_days, read_config_option, require_partitions
 
 BACKFILL_TAG = "dagster/backfill"
 
@@ -34,21 +34,13 @@ def backfill(
     timeout: float = typer.Option(3600.0, help="With --wait: give up after this many seconds."),
 ) -> None:
     """Backfill the daily assets for --from..--to, then (by default) retrain once."""
-    from ml_assets.defs.run_config import load_run_config
-
     days = parse_days(None, start, end)
-    run_config = {}
-    if config is not None:
-        try:
-            run_config = load_run_config(config)
-        except ValueError as error:
-            fail(f"--config: {error}")
-        if run_config.get("ops"):
-            fail(
-                "--config has `ops:`, but one backfill run config applies to runs of "
-                "different assets",
-                "keep only `resources:` here; for per-asset config use `ml-assets run --config`",
-            )
+    run_config = read_config_option(config)
+    if run_config.get("ops"):
+        fail(
+            "--config has `ops:`, but one backfill run config applies to runs of different assets",
+            "keep only `resources:` here; for per-asset config use `ml-assets run --config`",
+        )
     backfill_id = submit(days, retrain, run_config)
     if not wait:
         console.print("watch it in the UI (Runs > Backfills), or submit with --wait to follow it")
@@ -65,15 +57,7 @@ def submit(days: list[str], retrain: bool, run_config: dict) -> str:
     from ml_assets.defs.jobs import DAILY_ASSETS, WINDOW_ASSETS
 
     graph = defs.resolve_asset_graph()
-    partitions = graph.get(DAILY_ASSETS[0].key).partitions_def
-    assert partitions is not None
-    valid = set(partitions.get_partition_keys())
-    outside = [day for day in days if day not in valid]
-    if outside:
-        fail(
-            f"day(s) {', '.join(outside[:3])} are outside the daily partitions",
-            f"use days from {min(valid)} to {max(valid)}",
-        )
+    require_partitions(days, graph.get(DAILY_ASSETS[0].key).partitions_def)
     instance = dagster_instance()
     selection = [a.key for a in DAILY_ASSETS] + ([a.key for a in WINDOW_ASSETS] if retrain else [])
     backfill = PartitionBackfill.from_asset_partitions(

@@ -33,6 +33,27 @@ def parse_days(partition: str | None, start: str | None, end: str | None) -> lis
     return days_between(first.isoformat(), last.isoformat())
 
 
+def read_config_option(config: Path | None) -> dict:
+    """The --config file's run config ({} without one); a usage error when it is unusable."""
+    if config is None:
+        return {}
+    try:
+        return load_run_config(config)
+    except ValueError as error:
+        fail(f"--config: {error}")
+
+
+def require_partitions(days: list[str], partitions) -> None:
+    """Usage error naming the valid range when a day is outside the daily partitions."""
+    valid = set(partitions.get_partition_keys())
+    outside = [day for day in days if day not in valid]
+    if outside:
+        fail(
+            f"day(s) {', '.join(outside[:3])} are outside the daily partitions",
+            f"use days from {min(valid)} to {max(valid)}",
+        )
+
+
 def run(
     assets: list[str] = typer.Argument(None, help="Asset names; default: all of them."),
     partition: str | None = typer.Option(None, help="One day for the daily assets."),
@@ -50,12 +71,7 @@ def run(
     """Materialize ASSETS: the daily ones once per day of --partition / --from..--to, the
     others once after them (their window is the latest materialized days)."""
     days = parse_days(partition, start, end)
-    run_config = {}
-    if config is not None:
-        try:
-            run_config = load_run_config(config)
-        except ValueError as error:
-            fail(f"--config: {error}")
+    run_config = read_config_option(config)
     if profile:
         from ml_assets.ray.profiles import ProfileError, load_profile, preflight
 
@@ -84,13 +100,7 @@ def run(
         )
     partitions = graph.get(daily[0]).partitions_def if daily else None
     if partitions is not None:
-        valid = set(partitions.get_partition_keys())
-        outside = [day for day in days if day not in valid]
-        if outside:
-            fail(
-                f"day(s) {', '.join(outside[:3])} are outside the daily partitions",
-                f"use days from {min(valid)} to {max(valid)}",
-            )
+        require_partitions(days, partitions)
 
     instance = dagster_instance()
     job = defs.resolve_implicit_global_asset_job_def()

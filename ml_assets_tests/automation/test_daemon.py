@@ -18,7 +18,7 @@ import yaml
 from dagster._core.scheduler.instigation import TickStatus
 
 from ml_assets.ranking.synthetic import SyntheticSpec, generate_day
-from ml_assets_tests.conftest import VENV_BIN
+from ml_assets_tests.conftest import VENV_BIN, stop_process_group
 
 pytestmark = pytest.mark.slow
 
@@ -109,12 +109,7 @@ def daemon(postgres_database, tmp_path, monkeypatch):
             wait_for("daemon heartbeats", healthy, timeout=120)
             yield instance, landing, log_path
     finally:
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait()
+        stop_process_group(process, timeout=60)
         log.close()
 
 

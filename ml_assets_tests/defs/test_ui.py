@@ -12,7 +12,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ml_assets_tests.conftest import VENV_BIN, free_port, wait_until_healthy
+from ml_assets_tests.conftest import VENV_BIN, free_port, stop_process_group, wait_until_healthy
+from ml_assets_tests.defs.test_definitions import ASSETS
 from ml_assets_tests.xray.test_report import CHROMIUM, CHROMIUM_FLAGS
 
 pytestmark = [
@@ -23,14 +24,6 @@ pytestmark = [
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "ui"
 DAY = "2026-11-05"
-GRAPH_NODES = [
-    "raw_impressions",
-    "ad_features",
-    "feature_vocabulary",
-    "ranking_model",
-    "model_evaluation",
-    "published_model",
-]
 
 
 @pytest.fixture
@@ -56,12 +49,7 @@ def dagster_dev(tmp_path, monkeypatch):
         wait_until_healthy(f"http://127.0.0.1:{port}/server_info", process, timeout=120)
         yield f"http://127.0.0.1:{port}"
     finally:
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait()
+        stop_process_group(process, timeout=30)
         log.close()
 
 
@@ -76,7 +64,7 @@ def test_launch_one_partition_from_the_asset_graph(dagster_dev):
         # Dagster's first-visit newsletter dialog can cover the page at any moment: dismiss it.
         page.add_locator_handler(page.get_by_role("button", name="Skip"), lambda skip: skip.click())
         page.goto(f"{dagster_dev}/locations/ml_assets/asset-groups/ads_ranking")
-        for name in GRAPH_NODES:
+        for name in sorted(ASSETS):
             expect(page.get_by_text(name, exact=True).first).to_be_visible()
         page.screenshot(path=ARTIFACTS / "asset_graph.png")
 
