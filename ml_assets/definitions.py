@@ -10,6 +10,7 @@ from ml_assets.defs.automation.settings import AutomationSettings
 from ml_assets.defs.evaluation.assets import (
     beats_base_rate,
     calibrated,
+    calibrated_per_slice,
     model_evaluation,
     no_leakage,
 )
@@ -60,7 +61,7 @@ def build_definitions(
             model_evaluation,
             published_model,
         ],
-        asset_checks=[beats_base_rate, calibrated, no_leakage],
+        asset_checks=[beats_base_rate, calibrated, calibrated_per_slice, no_leakage],
         jobs=[daily_features_job, train_and_publish_job, ingest_and_retrain_job],
         schedules=[daily_retrain],
         sensors=build_sensors(mode),

@@ -96,9 +96,21 @@ def calibration_by_slice(
         clicks = float(labels[mask].sum())
         result[str(value)] = {
             "rows": int(mask.sum()),
+            "clicks": int(clicks),
             "calibration": float(probabilities[mask].sum() / clicks) if clicks else float("nan"),
         }
     return result
+
+
+def miscalibrated_slices(
+    by_slice: dict[str, dict[str, float]], low: float, high: float, min_clicks: int
+) -> tuple[dict[str, float], int]:
+    """Slices with at least `min_clicks` clicks whose calibration lies outside [low, high]
+    (fewer clicks: too noisy to judge; a ratio over 100 clicks has ~10% standard error), and how
+    many slices were judged."""
+    judged = {k: v for k, v in by_slice.items() if v["clicks"] >= min_clicks}
+    bad = {k: v["calibration"] for k, v in judged.items() if not low <= v["calibration"] <= high}
+    return bad, len(judged)
 
 
 def calibration_curve(

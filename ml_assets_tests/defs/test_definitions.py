@@ -23,6 +23,7 @@ def test_definitions_load_with_the_pipeline():
     assert checks == {
         ("model_evaluation", "beats_base_rate"),
         ("model_evaluation", "calibrated"),
+        ("model_evaluation", "calibrated_per_slice"),
         ("model_evaluation", "no_leakage"),
     }
     assert all(graph.get_check_spec(k).blocking for k in graph.asset_check_keys)
@@ -118,3 +119,22 @@ def test_unknown_ray_mode_is_refused(monkeypatch):
         assert "'kubernetes'" in str(error) and "kuberay" in str(error)
     else:
         raise AssertionError("expected a ValueError")
+
+
+def test_per_slice_calibration_check_blocks_a_segment_that_is_far_off():
+    from ml_assets.defs.evaluation.assets import calibrated_per_slice
+
+    thresholds = {"slice_calibration_floor": 0.7, "slice_calibration_ceiling": 1.4,
+                  "slice_min_clicks": 200}  # fmt: skip
+    evaluation = {
+        "thresholds": thresholds,
+        "slice_feature": "C1",
+        "calibration_by_slice": {
+            "x": {"rows": 9000, "clicks": 2000, "calibration": 1.01},
+            "y": {"rows": 4000, "clicks": 900, "calibration": 0.55},
+        },
+    }
+    result = calibrated_per_slice(model_evaluation=evaluation)
+    assert not result.passed and "C1=y: 0.550" in (result.description or "")
+    evaluation["calibration_by_slice"]["y"]["calibration"] = 0.95
+    assert calibrated_per_slice(model_evaluation=evaluation).passed

@@ -81,6 +81,16 @@ def test_calibration_by_slice_orders_by_frequency():
     slices = np.array(["a", "a", "a", "b", "b", "c"])
     result = m.calibration_by_slice(labels, probabilities, slices)
     assert list(result) == ["a", "b", "c"]
-    assert result["a"] == {"rows": 3, "calibration": pytest.approx(0.75)}
+    assert result["a"] == {"rows": 3, "clicks": 2, "calibration": pytest.approx(0.75)}
     assert result["b"]["calibration"] == pytest.approx(1.0)
     assert np.isnan(result["c"]["calibration"])  # no clicks: undefined, not zero
+
+
+def test_only_slices_with_enough_clicks_are_judged():
+    by_slice = {
+        "a": {"rows": 5000, "clicks": 1200, "calibration": 1.02},
+        "b": {"rows": 3000, "clicks": 700, "calibration": 1.61},
+        "c": {"rows": 100, "clicks": 20, "calibration": 3.0},  # too few clicks to judge
+    }
+    bad, judged = m.miscalibrated_slices(by_slice, 0.7, 1.4, min_clicks=200)
+    assert bad == {"b": 1.61} and judged == 2

@@ -27,6 +27,16 @@ class EvaluationConfig(dg.Config):
     calibration_ceiling: float = Field(
         default=1.25, description="Blocking check: predicted/observed clicks at most this."
     )
+    slice_calibration_floor: float = Field(
+        default=0.7, description="Blocking check: each judged slice's calibration at least this."
+    )
+    slice_calibration_ceiling: float = Field(
+        default=1.4, description="Blocking check: each judged slice's calibration at most this."
+    )
+    slice_min_clicks: int = Field(
+        default=200,
+        description="Slices with fewer holdout clicks are reported but not judged (too noisy).",
+    )
     leakage_z: float = Field(
         default=-4.0,
         description="Blocking check (synthetic data): a model beating the true probabilities "
@@ -96,6 +106,8 @@ def model_evaluation(
             "predictions": str(predictions),
             "train_dates": loaded.vocabulary.train_dates,
             "thresholds": config.model_dump(),
+            "slice_feature": slice_feature,
+            "calibration_by_slice": report.calibration_by_slice,
             "has_truth": truth is not None,
         },
         metadata={
@@ -105,7 +117,7 @@ def model_evaluation(
             "roc_curve": png_markdown(report.plots["roc"], "ROC"),
             "calibration_curve": png_markdown(report.plots["calibration"], "calibration"),
             f"calibration_by_{slice_feature}": table_markdown(
-                slices, ["value", "rows", "calibration"]
+                slices, ["value", "rows", "clicks", "calibration"]
             ),
             "seconds": round(time.perf_counter() - started, 2),
         },
@@ -138,6 +150,31 @@ def calibrated(model_evaluation: dict) -> dg.AssetCheckResult:
     high = model_evaluation["thresholds"]["calibration_ceiling"]
     return _result(
         low <= value <= high, f"calibration {value:.4f} vs [{low}, {high}]", calibration=value
+    )
+
+
+@dg.asset_check(
+    asset=model_evaluation,
+    blocking=True,
+    description="Calibration per slice of the configured categorical feature: no slice with "
+    "enough clicks to judge is far off (a model right on average can be wrong per segment).",
+)
+def calibrated_per_slice(model_evaluation: dict) -> dg.AssetCheckResult:
+    from ml_assets.ranking.metrics import miscalibrated_slices
+
+    thresholds = model_evaluation["thresholds"]
+    low, high = thresholds["slice_calibration_floor"], thresholds["slice_calibration_ceiling"]
+    bad, judged = miscalibrated_slices(
+        model_evaluation["calibration_by_slice"], low, high, thresholds["slice_min_clicks"]
+    )
+    feature = model_evaluation["slice_feature"]
+    listed = ", ".join(f"{feature}={k}: {v:.3f}" for k, v in list(bad.items())[:5])
+    return _result(
+        not bad,
+        f"{len(bad)} of {judged} judged {feature} slices outside [{low}, {high}]"
+        + (f": {listed}" if bad else ""),
+        judged_slices=judged,
+        miscalibrated_slices=len(bad),
     )
 
 
