@@ -15,17 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.common import write_result
-
-
-def tree_rss(process: psutil.Process) -> int:
-    total = 0
-    for p in [process, *process.children(recursive=True)]:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
+from bench.common import tree_rss, write_result
 
 
 def main() -> None:
