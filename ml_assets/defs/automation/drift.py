@@ -51,11 +51,8 @@ def feature_drift(
     metadata = event.asset_materialization.metadata
     train_first, train_last = _days(str(metadata["train_dates"].value))
     _, holdout_last = _days(str(metadata["holdout_dates"].value))
-    newer = sorted(
-        day
-        for day in context.instance.get_materialized_partitions(ad_features.key)
-        if day > holdout_last
-    )
+    materialized = context.instance.get_materialized_partitions(ad_features.key)
+    newer = sorted(day for day in materialized if day > holdout_last)
     if not newer:
         return dg.SkipReason(f"no ad_features days after the last window (ends {holdout_last})")
     recent = newer[-automation.drift_days :]
@@ -84,8 +81,7 @@ def feature_drift(
         context.update_cursor(cursor)
         return dg.SkipReason(f"no drift: {report.summary()}")
     end = recent[-1]
-    materialized = context.instance.get_materialized_partitions(ad_features.key)
-    missing = [day for day in automation.window(end) if day not in materialized]
+    missing = automation.missing_days(end, materialized)
     if missing:
         return dg.SkipReason(
             f"drift ({report.summary()}), but the window ending {end} lacks ad_features for "

@@ -170,10 +170,9 @@ def plan_runs(context, cursor: LandingCursor, automation: AutomationSettings, re
     """Run requests for the ready days: see the module docstring."""
     materialized = context.instance.get_materialized_partitions(ad_features.key)
     end = max([*ready, *materialized])
-    window = automation.window(end)
-    missing = [day for day in window if day not in materialized and day not in ready]
+    missing = automation.missing_days(end, materialized | set(ready))
     blocks = consecutive_blocks(list(ready))
-    outside = not any(day in window for day in ready)
+    outside = not any(day in automation.window(end) for day in ready)
     if len(blocks) == 1 and not missing and not outside:
         context.log.info(f"new day(s) {blocks[0][0]}..{blocks[0][-1]}: ingest and retrain")
         return [

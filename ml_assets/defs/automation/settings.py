@@ -46,6 +46,11 @@ class AutomationSettings(dg.ConfigurableResource):
         train, holdout = window_dates(end_date, self.train_days, self.holdout_days)
         return train + holdout
 
+    def missing_days(self, end_date: str, available) -> list[str]:
+        """Days of the window ending on `end_date` that are not in `available`: a retrain on
+        it would fail until they are materialized."""
+        return [day for day in self.window(end_date) if day not in available]
+
     def run_config(self, asset_names: list[str], end_date: str | None = None) -> dict:
         """The run config of an automated run of these assets; a retrain's window ends on
         `end_date`, which the sensor checked is complete."""
