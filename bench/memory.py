@@ -27,7 +27,9 @@ def generate(directory: Path, rows: int) -> None:
     from ml_assets.ranking.sample_data import encoded_synthetic_days
 
     schema, files, config = encoded_synthetic_days(directory, rows)
-    (directory / "files.json").write_text(json.dumps({"files": files, "model": config.to_dict()}))
+    (directory / "files.json").write_text(
+        json.dumps({"files": files, "model": config.to_dict(), "schema": schema.to_dict()})
+    )
 
 
 def fit(directory: Path) -> None:
@@ -36,11 +38,11 @@ def fit(directory: Path) -> None:
     from ml_assets.ranking.distributed import fit_distributed
     from ml_assets.ranking.loop import TrainConfig
     from ml_assets.ranking.model import ModelConfig
-    from ml_assets.ranking.synthetic import SyntheticSpec
+    from ml_assets.ranking.schema import FeatureSchema
     from ml_assets.ray.scaling import WorkerPlan
 
     prepared = json.loads((directory / "files.json").read_text())
-    schema = SyntheticSpec().schema
+    schema = FeatureSchema.from_dict(prepared["schema"])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     outcome = fit_distributed(
         prepared["files"],

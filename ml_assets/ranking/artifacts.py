@@ -52,11 +52,12 @@ class LoadedModel:
     def predict_features(self, features: pl.DataFrame) -> np.ndarray:
         """Click probabilities for rows in the `ad_features` layout."""
         schema = self.vocabulary.schema
+        dense_inputs = self.vocabulary.dense_inputs
         encoded = encode(features, self.vocabulary)
         columns = {
-            c: encoded.get_column(c).to_numpy() for c in (*schema.dense, *schema.categorical)
+            c: encoded.get_column(c).to_numpy() for c in (*dense_inputs, *schema.categorical)
         }
-        dense, ids = to_arrays(columns, schema.dense, schema.categorical)
+        dense, ids = to_arrays(columns, dense_inputs, schema.categorical)
         return predict_probabilities(self.model, dense, ids)
 
     def predict_raw(self, raw: pl.DataFrame) -> np.ndarray:

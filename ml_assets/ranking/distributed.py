@@ -5,6 +5,7 @@ Imports Ray, never Dagster; the training asset calls `fit_distributed` on a conn
 
 import json
 import logging
+import math
 import tempfile
 import time
 from collections.abc import Iterator
@@ -29,9 +30,11 @@ from ml_assets.ranking.loop import (
     TrainConfig,
     in_memory_batches,
     make_optimizer,
+    predict_probabilities,
     train_one_epoch,
 )
-from ml_assets.ranking.model import ModelConfig, build_model
+from ml_assets.ranking.metrics import log_loss, roc_auc
+from ml_assets.ranking.model import ModelConfig, build_model, set_embedding_prior
 from ml_assets.ray.scaling import WorkerPlan
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,9 @@ def _worker_loop(config: dict) -> None:
     worker_batch = max(1, train.batch_size // world)
     loop_started_at = time.time()  # tells the epochs of each (re)start apart in the history
     model = build_model(model_config)
+    if config["id_counts"] is not None and train.embedding_prior:
+        counts = torch.from_numpy(ray.get(config["id_counts"]))
+        set_embedding_prior(model, counts, train.embedding_prior)
     optimizer = make_optimizer(model, train)
     history: list[dict] = []
     start_epoch = 0
@@ -108,9 +114,18 @@ def _worker_loop(config: dict) -> None:
         if rank == 0:
             print(f"[ranking_model] {message}", flush=True)  # noqa: T201 (Ray forwards it)
 
+    validation = _read_validation(config) if rank == 0 else None
     for epoch in range(start_epoch, train.epochs):
         started_at = time.time()
-        stats = train_one_epoch(model, optimizer, batches(epoch), train, epoch=epoch, on_log=log)
+        stats = train_one_epoch(
+            model,
+            optimizer,
+            batches(epoch),
+            train,
+            epoch=epoch,
+            on_log=log,
+            total_steps=config["total_steps"][rank],
+        )
         record = {
             "epoch": epoch,
             "started_at": started_at,  # wall clock, for the X-Ray timeline
@@ -123,8 +138,14 @@ def _worker_loop(config: dict) -> None:
             "wait_fraction": stats.wait_seconds / stats.seconds if stats.seconds else 0.0,
             "curve": [(s * world, loss) for s, loss in stats.curve],
         }
+        if validation is not None:
+            unwrapped = cast(nn.Module, getattr(model, "module", model))
+            record |= _validation_point(unwrapped, validation)
         history.append(record)
-        log(f"epoch {epoch} done: loss {stats.loss:.4f}, {record['samples_per_second']:,.0f}/s")
+        log(
+            f"epoch {epoch} done: loss {stats.loss:.4f}, {record['samples_per_second']:,.0f}/s"
+            + (f", validation log loss {record['validation_log_loss']:.4f}" if validation else "")
+        )
         metrics = {k: v for k, v in record.items() if k != "curve"}
         with tempfile.TemporaryDirectory() as directory:
             checkpoint = None
@@ -145,6 +166,43 @@ def _worker_loop(config: dict) -> None:
             ray.train.report(metrics, checkpoint=checkpoint)
 
 
+def _read_validation(config: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The validation rows (rank 0 only), in memory: one holdout day is small."""
+    if not config["validation_files"]:
+        return None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.concat_tables([pq.read_table(file) for file in config["validation_files"]])
+    columns = {name: table.column(name).to_numpy() for name in table.column_names}
+    dense, ids = to_arrays(columns, tuple(config["dense"]), tuple(config["categorical"]))
+    return dense, ids, columns[config["label"]]
+
+
+def _validation_point(model: nn.Module, validation: tuple) -> dict:
+    """Holdout log loss and AUC after an epoch: the learning curve. Only watched, never used to
+    pick a model, so the holdout stays an honest test for model_evaluation."""
+    dense, ids, labels = validation
+    probabilities = predict_probabilities(model, dense, ids)
+    model.train()
+    return {
+        "validation_log_loss": log_loss(labels, probabilities),
+        "validation_auc": roc_auc(labels, probabilities),
+    }
+
+
+def steps_per_worker(
+    rows: int, train_config: TrainConfig, num_workers: int
+) -> list[int]:
+    """Optimizer steps each worker takes over the whole run, for the learning-rate schedule.
+    Ray Data splits rows about evenly; the cosine's tail tolerates the difference."""
+    worker_batch = max(1, train_config.batch_size // num_workers)
+    per_epoch = math.ceil(rows / num_workers / worker_batch)
+    if train_config.max_steps_per_epoch is not None:
+        per_epoch = min(per_epoch, train_config.max_steps_per_epoch)
+    return [per_epoch * train_config.epochs] * num_workers
+
+
 def fit_distributed(
     train_files: list[str],
     *,
@@ -159,6 +217,8 @@ def fit_distributed(
     max_failures: int = 1,
     chunk_batches: int = 16,
     cache_below_bytes: int = 2 * 2**30,
+    id_counts: np.ndarray | None = None,
+    validation_files: list[str] | None = None,
 ) -> TrainingOutcome:
     """Train over Parquet files of encoded rows, streamed to the workers by Ray Data.
 
@@ -168,7 +228,12 @@ def fit_distributed(
     A window whose rows take less than `cache_below_bytes` in memory is read once into the object
     store: streaming re-executes the read every epoch, about 2.5 s before the first batch even
     on a warm cluster, which starves small epochs. Larger windows stream, so memory stays flat.
+
+    `id_counts` (training rows per embedding row) turns on the embedding prior when
+    `train_config.embedding_prior` is set. `validation_files`, encoded like the training files,
+    add a holdout log loss and AUC to every epoch's history: the learning curve.
     """
+    import ray
     import ray.data
     import ray.train
     from ray.train.torch import TorchTrainer
@@ -203,6 +268,11 @@ def fit_distributed(
             "categorical": list(categorical),
             "label": label,
             "chunk_batches": chunk_batches,
+            "total_steps": steps_per_worker(
+                parquet_rows(train_files), train_config, plan.num_workers
+            ),
+            "id_counts": None if id_counts is None else ray.put(np.asarray(id_counts)),
+            "validation_files": list(validation_files or []),
         },
         scaling_config=ray.train.ScalingConfig(
             num_workers=plan.num_workers,
@@ -257,6 +327,12 @@ def is_infrastructure_failure(error: BaseException) -> bool:
         )
         for failure in failures.values()
     )
+
+
+def parquet_rows(files: list[str]) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(file).num_rows for file in files)
 
 
 def in_memory_bytes(files: list[str]) -> int:

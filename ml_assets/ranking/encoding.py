@@ -7,11 +7,13 @@ encode exactly the same way.
 import numpy as np
 import polars as pl
 
+from ml_assets.ranking.schema import MISSING_FLAG_SUFFIX
 from ml_assets.ranking.vocabulary import OOV_ID, Vocabulary
 
 
 def encode(features: pl.DataFrame, vocabulary: Vocabulary) -> pl.DataFrame:
-    """Same column names as the input; categorical columns become Int32 ids (0 = unknown)."""
+    """Categorical columns become Int32 ids (0 = unknown). Dense columns are standardized; a
+    missing value becomes the mean (0) plus 1 in its `<name>__missing` column."""
     schema = vocabulary.schema
     vocabulary.require_features(schema)
     expressions = []
@@ -19,7 +21,15 @@ def encode(features: pl.DataFrame, vocabulary: Vocabulary) -> pl.DataFrame:
         expressions.append(pl.col(schema.label).cast(pl.Float32))
     for name in schema.dense:
         mean, std = vocabulary.dense_mean[name], vocabulary.dense_std[name]
-        expressions.append(((pl.col(name) - mean) / std).cast(pl.Float32).alias(name))
+        value = pl.col(name)
+        if not vocabulary.dense_missing_flags:
+            value = value.fill_null(0.0)  # how models trained before missing flags saw it
+        expressions.append(((value - mean) / std).fill_null(0.0).cast(pl.Float32).alias(name))
+    if vocabulary.dense_missing_flags:
+        expressions.extend(
+            pl.col(name).is_null().cast(pl.Float32).alias(f"{name}{MISSING_FLAG_SUFFIX}")
+            for name in schema.dense
+        )
     for name in schema.categorical:
         known = vocabulary.values[name]
         expressions.append(

@@ -6,7 +6,9 @@ from ml_assets.ranking.schema import MISSING_TOKEN, FeatureSchema
 
 
 def transform(raw: pl.LazyFrame | pl.DataFrame, schema: FeatureSchema) -> pl.DataFrame:
-    """Dense: log1p of the non-negative part, nulls to 0 (plus a missing flag in the mean).
+    """Dense: log1p of the non-negative part; nulls stay null. A missing count is not a zero
+    count (Criteo's missing values mean "not logged"), so the encoder turns them into a missing
+    flag beside the value (ranking.encoding) instead of folding them into log1p(0).
 
     Categorical: nulls become an explicit missing token, so "missing" is a learnable value.
     The mapping of categorical values to embedding ids needs the vocabulary of the whole training
@@ -17,7 +19,7 @@ def transform(raw: pl.LazyFrame | pl.DataFrame, schema: FeatureSchema) -> pl.Dat
     frame = lazy.select(
         *([pl.col(schema.label).cast(pl.Float32)] if has_label else []),
         *[
-            pl.col(c).clip(lower_bound=0).log1p().fill_null(0.0).cast(pl.Float32)
+            pl.col(c).clip(lower_bound=0).log1p().cast(pl.Float32)
             for c in schema.dense
         ],
         *[pl.col(c).fill_null(MISSING_TOKEN) for c in schema.categorical],

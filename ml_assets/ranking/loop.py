@@ -1,5 +1,6 @@
 """The training loop and batch scoring, shared by Ray Train workers and plain-torch baselines."""
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -8,7 +9,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ml_assets.ranking.model import embedding_penalty
+
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # dense, ids, labels
+
+
+LR_SCHEDULES = ("cosine", "constant")
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,17 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None  # None: the whole epoch; small values make toy models
     seed: int = 0
     log_every_steps: int = 50
+    # "cosine" decays the learning rate to 0 over the whole run: the last epochs average out the
+    # gradient noise instead of bouncing around the optimum. "constant" keeps it.
+    lr_schedule: str = "constant"
+    # Strength of the per-id Gaussian prior on embeddings (model.SharedEmbedding); 0 disables it.
+    embedding_prior: float = 0.0
+
+    def __post_init__(self):
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"unknown lr_schedule {self.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -46,6 +63,13 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     )
 
 
+def learning_rate_at(config: TrainConfig, step: int, total_steps: int | None) -> float:
+    if config.lr_schedule == "constant" or not total_steps:
+        return config.learning_rate
+    progress = min(step / total_steps, 1.0)
+    return config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 def train_one_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -54,8 +78,13 @@ def train_one_epoch(
     *,
     epoch: int,
     on_log: Callable[[str], None] | None = None,
+    total_steps: int | None = None,
 ) -> EpochStats:
+    """One pass over `batches`. `total_steps` (this worker's steps in the whole run) lets the
+    learning-rate schedule know where it is; epochs are assumed equally long, which is what makes
+    a resumed run continue the schedule where the checkpoint left it."""
     model.train()
+    steps_per_epoch = math.ceil(total_steps / config.epochs) if total_steps else 0
     loss_fn = nn.BCEWithLogitsLoss()
     total_loss, samples, steps = 0.0, 0, 0
     window_loss, window_samples = 0.0, 0
@@ -70,12 +99,18 @@ def train_one_epoch(
         except StopIteration:
             break
         wait += time.perf_counter() - fetch
+        rate = learning_rate_at(config, epoch * steps_per_epoch + steps, total_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = rate
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(dense, ids), labels)
+        value = float(loss.detach()) * len(labels)  # the data term only, comparable across runs
+        penalty = embedding_penalty(model)
+        if penalty is not None:
+            loss = loss + penalty
         loss.backward()
         optimizer.step()
         n = len(labels)
-        value = float(loss.detach()) * n
         total_loss += value
         window_loss += value
         samples += n

@@ -58,19 +58,62 @@ def build_model(config: ModelConfig) -> nn.Module:
 
 class SharedEmbedding(nn.Embedding):
     """One table for all categorical features with per-feature offsets: one lookup, not 26.
-    (An nn.Embedding itself, so saved models keep their `embedding.weight` key.)"""
+    (An nn.Embedding itself, so saved models keep their `embedding.weight` key.)
+
+    With `set_prior`, training also computes `penalty`: a Gaussian prior on every embedding row,
+    paid once per epoch whatever the id's frequency (each lookup pays strength / count). That
+    is the shrinkage a rare id needs and a frequent one does not: plain weight decay shrinks
+    every row alike, and in Adam it even pulls unseen rows to zero between their visits.
+    """
 
     offsets: torch.Tensor
+    inverse_counts: torch.Tensor | None
 
     def __init__(self, cardinalities: tuple[int, ...], dim: int, std: float = 0.01):
         super().__init__(sum(cardinalities), dim)
         offsets = torch.tensor([0, *cardinalities[:-1]]).cumsum(0)
         self.register_buffer("offsets", offsets, persistent=False)
+        # Not a buffer: DDP would broadcast it from rank 0 before every step.
+        self.inverse_counts = None
+        self.prior_strength = 0.0
+        self.penalty: torch.Tensor | None = None
         nn.init.normal_(self.weight, std=std)
+
+    def set_prior(self, id_counts: torch.Tensor, strength: float) -> None:
+        """`id_counts`: training rows per embedding row (all features, table order)."""
+        if len(id_counts) != self.num_embeddings:
+            raise ValueError(
+                f"id counts cover {len(id_counts)} embedding rows, the table has "
+                f"{self.num_embeddings}: they come from a different vocabulary"
+            )
+        self.inverse_counts = 1.0 / id_counts.clamp(min=1).float()
+        self.prior_strength = strength
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:  # pyright: ignore[reportIncompatibleMethodOverride]
         """[batch, features, dim]."""
-        return super().forward(ids + self.offsets)
+        rows = ids + self.offsets
+        vectors = super().forward(rows)
+        if self.training and self.prior_strength and self.inverse_counts is not None:
+            if self.inverse_counts.device != rows.device:
+                self.inverse_counts = self.inverse_counts.to(rows.device)
+            # Mean over the batch, like the loss it is added to.
+            squared = vectors.pow(2).sum(-1) * self.inverse_counts[rows]
+            self.penalty = self.prior_strength * squared.sum() / len(ids)
+        return vectors
+
+
+def set_embedding_prior(model: nn.Module, id_counts: torch.Tensor, strength: float) -> None:
+    for module in model.modules():
+        if isinstance(module, SharedEmbedding):
+            module.set_prior(id_counts, strength)
+
+
+def embedding_penalty(model: nn.Module) -> torch.Tensor | None:
+    """The prior's term for the batch the model last saw in training mode, if it has one."""
+    terms = [
+        m.penalty for m in model.modules() if isinstance(m, SharedEmbedding) and m.penalty is not None
+    ]
+    return sum(terms[1:], terms[0]) if terms else None
 
 
 def mlp(sizes: list[int], dropout: float = 0.0, last_activation: bool = True) -> nn.Sequential:

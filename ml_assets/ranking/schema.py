@@ -7,6 +7,8 @@ CRITEO_DENSE = tuple(f"I{i}" for i in range(1, 14))
 CRITEO_CATEGORICAL = tuple(f"C{i}" for i in range(1, 27))
 # Categorical nulls become this token so "missing" is a value the model can learn.
 MISSING_TOKEN = ""
+# Dense nulls become this 0/1 column beside the standardized value (filled with the mean).
+MISSING_FLAG_SUFFIX = "__missing"
 
 
 @dataclass(frozen=True)

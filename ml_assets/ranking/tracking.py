@@ -33,6 +33,11 @@ def log_training_run(
                     "train_loss": record["loss"],
                     "samples_per_second": record["samples_per_second"],
                     "data_wait_fraction": record["wait_fraction"],
+                    **{
+                        key: record[key]
+                        for key in ("validation_log_loss", "validation_auc")
+                        if key in record
+                    },
                 },
                 step=record["epoch"],
             )

@@ -4,10 +4,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from ml_assets.ranking.errors import DataValidationError
-from ml_assets.ranking.schema import FeatureSchema
+from ml_assets.ranking.schema import MISSING_FLAG_SUFFIX, FeatureSchema
 
 OOV_ID = 0  # id 0 of every feature is "not in the vocabulary"
 
@@ -22,10 +23,33 @@ class Vocabulary:
     holdout_dates: list[str]
     rows: int
     coverage: dict[str, float] = field(default_factory=dict)  # share of rows not OOV
+    # Training rows per value, aligned with `values`: the embedding prior scales by them.
+    # Empty for vocabularies saved before it existed (no prior then).
+    counts: dict[str, list[int]] = field(default_factory=dict)
+    # A 0/1 missing column per dense feature. False for vocabularies saved before flags existed:
+    # their models saw missing counts as log1p(0), and keep being fed that way.
+    dense_missing_flags: bool = True
+
+    @property
+    def dense_inputs(self) -> tuple[str, ...]:
+        """The encoded columns the model reads as its dense input, in order."""
+        flags = [f"{c}{MISSING_FLAG_SUFFIX}" for c in self.schema.dense]
+        return (*self.schema.dense, *(flags if self.dense_missing_flags else []))
 
     def cardinality(self, feature: str) -> int:
         """Embedding rows the feature needs: its values plus the OOV id."""
         return len(self.values[feature]) + 1
+
+    def id_counts(self) -> np.ndarray | None:
+        """Training rows per embedding row, features in schema order (the OOV row of each
+        feature counts the rows that mapped to it); None when this vocabulary has no counts."""
+        if not self.counts:
+            return None
+        per_feature = []
+        for name in self.schema.categorical:
+            known = self.counts[name]
+            per_feature.append([max(self.rows - sum(known), 0), *known])
+        return np.concatenate([np.asarray(c, dtype=np.int64) for c in per_feature])
 
     def require_features(self, schema: FeatureSchema) -> None:
         for name in schema.categorical:
@@ -55,6 +79,8 @@ class Vocabulary:
             "holdout_dates": self.holdout_dates,
             "rows": self.rows,
             "coverage": self.coverage,
+            "counts": self.counts,
+            "dense_missing_flags": self.dense_missing_flags,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -73,6 +99,8 @@ class Vocabulary:
             holdout_dates=payload["holdout_dates"],
             rows=payload["rows"],
             coverage=payload.get("coverage", {}),
+            counts=payload.get("counts", {}),
+            dense_missing_flags=payload.get("dense_missing_flags", False),
         )
 
 
@@ -91,6 +119,7 @@ def fit_vocabulary(
     rows = int(scan.select(pl.len()).collect().item())
     values: dict[str, list[str]] = {}
     coverage: dict[str, float] = {}
+    kept_counts: dict[str, list[int]] = {}
     for name in schema.categorical:
         counts = (
             scan.group_by(name)
@@ -101,6 +130,7 @@ def fit_vocabulary(
             .collect()
         )
         values[name] = counts.get_column(name).to_list()
+        kept_counts[name] = counts.get_column("n").to_list()
         coverage[name] = float(counts.get_column("n").sum()) / max(rows, 1)
     stats = scan.select(
         *[pl.col(c).mean().alias(f"{c}__mean") for c in schema.dense],
@@ -116,4 +146,5 @@ def fit_vocabulary(
         holdout_dates=holdout_dates,
         rows=rows,
         coverage=coverage,
+        counts=kept_counts,
     )

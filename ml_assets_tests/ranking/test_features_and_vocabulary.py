@@ -1,3 +1,4 @@
+import json
 import math
 
 import polars as pl
@@ -12,10 +13,11 @@ from ml_assets.ranking.vocabulary import Vocabulary, fit_vocabulary
 SCHEMA = FeatureSchema(dense=("n",), categorical=("ad",), label="y")
 
 
-def test_transform_log1p_clips_negatives_and_fills_nulls():
+def test_transform_log1p_clips_negatives_and_keeps_dense_nulls():
     raw = pl.DataFrame({"y": [1, 0, 0], "n": [3.0, None, -2.0], "ad": ["x", None, "z"]})
     out = transform(raw, SCHEMA)
-    assert out["n"].to_list() == pytest.approx([math.log1p(3.0), 0.0, 0.0])
+    # A missing count is not a zero count: the encoder flags it.
+    assert out["n"].to_list() == [pytest.approx(math.log1p(3.0)), None, 0.0]
     assert out["ad"].to_list() == ["x", MISSING_TOKEN, "z"]
     assert out["y"].dtype == pl.Float32
 
@@ -45,6 +47,9 @@ def test_vocabulary_keeps_frequent_values_most_frequent_first(tmp_path):
     assert vocabulary.cardinality("ad") == 3  # plus the out-of-vocabulary id 0
     assert vocabulary.rows == 8
     assert vocabulary.coverage["ad"] == pytest.approx(6 / 8)
+    assert vocabulary.counts["ad"] == [3, 3]
+    # Embedding rows in table order: the OOV row counts the 2 rows of c and d.
+    assert vocabulary.id_counts().tolist() == [2, 3, 3]
     capped = fit_vocabulary(
         files, SCHEMA, train_dates=[], holdout_dates=[], min_count=1, max_size=1
     )
@@ -77,3 +82,34 @@ def test_vocabulary_round_trip_and_missing_feature(tmp_path):
         loaded.require_features(wider)
     assert error.value.column == "site"
     assert "re-materialize feature_vocabulary" in error.value.fix
+
+
+def test_encode_flags_missing_dense_values_and_fills_them_with_the_mean(tmp_path):
+    frame = pl.DataFrame({"y": [1.0, 0.0, 1.0, 0.0], "n": [0.0, 2.0, None, 4.0], "ad": ["a"] * 4})
+    frame.write_parquet(tmp_path / "d.parquet")
+    vocabulary = fit_vocabulary(
+        [tmp_path / "d.parquet"], SCHEMA, train_dates=[], holdout_dates=[], min_count=1,
+        max_size=10,
+    )  # fmt: skip
+    assert vocabulary.dense_mean["n"] == pytest.approx(2.0)  # of the present values only
+    assert vocabulary.dense_inputs == ("n", "n__missing")
+    encoded = encode(frame, vocabulary)
+    assert encoded["n__missing"].to_list() == [0.0, 0.0, 1.0, 0.0]
+    assert encoded["n"][2] == 0.0 and encoded["n"][0] < 0  # a zero count differs from missing
+
+
+def test_vocabularies_from_before_missing_flags_encode_as_their_models_were_trained(tmp_path):
+    files = write_days(tmp_path, [["a", "b"]])
+    vocabulary = fit_vocabulary(
+        files, SCHEMA, train_dates=[], holdout_dates=[], min_count=1, max_size=10
+    )
+    vocabulary.save(tmp_path / "v.json")
+    payload = json.loads((tmp_path / "v.json").read_text())
+    for key in ("dense_missing_flags", "counts"):
+        del payload[key]
+    (tmp_path / "v.json").write_text(json.dumps(payload))
+    legacy = Vocabulary.load(tmp_path / "v.json")
+    assert legacy.dense_inputs == ("n",) and legacy.id_counts() is None
+    encoded = encode(pl.DataFrame({"n": [None, 0.0], "ad": ["a", "a"]}), legacy)
+    assert encoded.columns == ["n", "ad"]
+    assert encoded["n"][0] == encoded["n"][1]  # missing was log1p(0) for those models

@@ -6,11 +6,18 @@ from ml_assets.ranking import metrics as m
 from ml_assets.ranking.loop import (
     TrainConfig,
     in_memory_batches,
+    learning_rate_at,
     make_optimizer,
     predict_probabilities,
     train_one_epoch,
 )
-from ml_assets.ranking.model import ARCHITECTURES, DCNv2, ModelConfig, build_model
+from ml_assets.ranking.model import (
+    ARCHITECTURES,
+    DCNv2,
+    ModelConfig,
+    build_model,
+    set_embedding_prior,
+)
 
 
 def toy_problem(rows=20_000, seed=0):
@@ -104,3 +111,66 @@ def test_predictions_are_probabilities():
     p = predict_probabilities(model, dense, ids, batch_size=128)
     assert p.shape == (1000,) and np.all((p > 0) & (p < 1))
     assert p == pytest.approx(predict_probabilities(model, dense, ids, batch_size=1000))
+
+
+def test_cosine_schedule_decays_to_zero_and_resumes_where_the_checkpoint_left_it():
+    config = TrainConfig(epochs=2, learning_rate=0.01, lr_schedule="cosine")
+    assert learning_rate_at(config, 0, 100) == pytest.approx(0.01)
+    assert learning_rate_at(config, 50, 100) == pytest.approx(0.005)
+    assert learning_rate_at(config, 100, 100) == pytest.approx(0.0)
+    assert learning_rate_at(TrainConfig(learning_rate=0.01), 99, 100) == 0.01
+    with pytest.raises(ValueError, match="unknown lr_schedule 'step'; choose one of cosine"):
+        TrainConfig(lr_schedule="step")
+    dense, ids, labels = toy_problem(rows=1000)
+    model = DCNv2(ModelConfig(cardinalities=(50, 5), dense_features=3, embedding_dim=4))
+    optimizer = make_optimizer(model, config)
+    # Epoch 1 alone (as after a resume from epoch 0's checkpoint) starts mid-schedule.
+    batches = in_memory_batches(dense, ids, labels, 100, 0)
+    train_one_epoch(model, optimizer, batches, config, epoch=1, total_steps=20)
+    last_step = 10 + 9  # epoch 1's steps are 10..19 of 20
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(learning_rate_at(config, last_step, 20))
+    assert optimizer.param_groups[0]["lr"] < 0.001
+
+
+def rare_id_problem():
+    """Id 0 of the first feature on almost every row, ids 1..10 once each, always clicked."""
+    rng = np.random.default_rng(1)
+    rows = 4000
+    ids = np.zeros((rows, 2), dtype=np.int64)
+    ids[:10, 0] = np.arange(1, 11)
+    dense = rng.normal(size=(rows, 3)).astype(np.float32)
+    labels = (rng.random(rows) < 0.3).astype(np.float32)
+    labels[:10] = 1.0
+    counts = torch.tensor([rows - 10, *[1] * 10, *[0] * 39, rows, 0, 0, 0, 0])
+    return dense, ids, labels, counts
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_the_embedding_prior_shrinks_rare_ids_and_leaves_frequent_ones_to_the_data(architecture):
+    dense, ids, labels, counts = rare_id_problem()
+    norms = {}
+    for strength in (0.0, 5.0):
+        torch.manual_seed(0)
+        model = build_model(
+            ModelConfig(cardinalities=(50, 5), dense_features=3, embedding_dim=4,
+                        deep_layers=(16,), architecture=architecture)
+        )  # fmt: skip
+        if strength:
+            set_embedding_prior(model, counts, strength)
+        config = TrainConfig(epochs=3, batch_size=100, learning_rate=1e-2, embedding_prior=strength)
+        optimizer = make_optimizer(model, config)
+        for epoch in range(3):
+            batches = in_memory_batches(dense, ids, labels, 100, epoch)
+            train_one_epoch(model, optimizer, batches, config, epoch=epoch)
+        table = next(m for m in model.modules() if isinstance(m, torch.nn.Embedding)).weight
+        norms[strength] = (table[1:11].norm(dim=1).mean().item(), table[0].norm().item())
+    rare_free, frequent_free = norms[0.0]
+    rare_prior, frequent_prior = norms[5.0]
+    assert rare_prior < 0.5 * rare_free  # ten single sightings are not evidence
+    assert frequent_prior > 0.5 * frequent_free  # thousands are
+
+
+def test_the_prior_refuses_counts_from_another_vocabulary():
+    model = DCNv2(ModelConfig(cardinalities=(50, 5), dense_features=3))
+    with pytest.raises(ValueError, match="id counts cover 7 embedding rows, the table has 55"):
+        set_embedding_prior(model, torch.ones(7), 1.0)

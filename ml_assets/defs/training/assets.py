@@ -30,7 +30,22 @@ class TrainingConfig(dg.Config):
     batch_size: int = Field(
         default=1024, description="Rows per optimizer step, over all workers together."
     )
-    learning_rate: float = Field(default=2e-3, description="Adam learning rate.")
+    learning_rate: float = Field(default=2e-3, description="Adam learning rate (the peak).")
+    lr_schedule: str = Field(
+        default="cosine",
+        description="`cosine` decays the learning rate to 0 over the run (better final "
+        "models); `constant` keeps it.",
+    )
+    embedding_prior: float = Field(
+        default=30.0,
+        description="Strength of the per-id Gaussian prior on embeddings: shrinks rarely seen "
+        "ids towards 'no effect' and leaves frequent ones to the data. 0 disables it.",
+    )
+    validation_curve: bool = Field(
+        default=True,
+        description="After every epoch, score the holdout days for the learning curve (a "
+        "few seconds per epoch). Only watched, never used to choose a model.",
+    )
     embedding_dim: int = Field(default=8, description="Embedding width per categorical feature.")
     cross_layers: int = Field(default=2, description="Cross-network layers (DCN-v2).")
     deep_layers: list[int] = Field(
@@ -114,14 +129,20 @@ def ranking_model(
 
     # Encode once per day with polars; Ray Data then streams plain numeric columns.
     encoded_dir = storage.run_dir("encoded", context.run_id)
-    encoded_files = []
-    for date in vocabulary.train_dates:
-        target = encoded_dir / f"{date}.parquet"
-        if not target.exists():  # a retried step reuses what its first attempt encoded
-            write_parquet_atomically(
-                encode(pl.read_parquet(features_file(storage, date)), vocabulary), target
-            )
-        encoded_files.append(str(target))
+
+    def encoded(dates: list[str]) -> list[str]:
+        files = []
+        for date in dates:
+            target = encoded_dir / f"{date}.parquet"
+            if not target.exists():  # a retried step reuses what its first attempt encoded
+                write_parquet_atomically(
+                    encode(pl.read_parquet(features_file(storage, date)), vocabulary), target
+                )
+            files.append(str(target))
+        return files
+
+    encoded_files = encoded(vocabulary.train_dates)
+    validation_files = encoded(vocabulary.holdout_dates) if config.validation_curve else []
     context.log.info(f"encoded {len(encoded_files)} day(s) for training")
 
     resources = ray.cluster_resources()
@@ -131,7 +152,7 @@ def ranking_model(
     context.log.info(f"training on {ray_cluster.name}: {plan}")
     model_config = ModelConfig(
         cardinalities=tuple(vocabulary.cardinality(c) for c in schema.categorical),
-        dense_features=len(schema.dense),
+        dense_features=len(vocabulary.dense_inputs),
         embedding_dim=config.embedding_dim,
         cross_layers=config.cross_layers,
         deep_layers=tuple(config.deep_layers),
@@ -141,6 +162,8 @@ def ranking_model(
         epochs=config.epochs,
         batch_size=config.batch_size,
         learning_rate=config.learning_rate,
+        lr_schedule=config.lr_schedule,
+        embedding_prior=config.embedding_prior,
         max_steps_per_epoch=config.max_steps_per_epoch or None,
         seed=config.seed,
     )
@@ -150,7 +173,7 @@ def ranking_model(
             model_config=model_config,
             train_config=train_config,
             plan=plan,
-            dense=schema.dense,
+            dense=vocabulary.dense_inputs,
             categorical=schema.categorical,
             label=schema.label,
             storage_path=str(storage.checkpoint_root),
@@ -158,6 +181,8 @@ def ranking_model(
             max_failures=config.max_failures,
             chunk_batches=config.chunk_batches,
             cache_below_bytes=config.cache_below_mb * 2**20,
+            id_counts=vocabulary.id_counts(),
+            validation_files=validation_files,
         )
     except ray.train.TrainingFailedError as error:
         if is_infrastructure_failure(error):

@@ -1,0 +1,148 @@
+"""DCN-v2 quality against the known optimum at 2M training rows, with the learning curve.
+
+Synthetic days (DESIGN section 7) are encoded as the training asset encodes them; Ray Train
+(`fit_distributed`, the asset's code path) trains on a fresh local Ray and scores the holdout day
+after every epoch. Each point of the curve is the holdout's gap closed ((LL_base - LL_model) /
+(LL_base - LL_opt)) and the distance to the optimum's AUC, against samples seen.
+Goals (issue 5): gap closed >= 0.90 and AUC within 0.005 of the optimum in <= 15 min of training.
+Run: .venv/bin/python -m bench.learning_curve  (about 6 minutes on 2 cores)
+"""
+
+import argparse
+import datetime as dt
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from bench.common import write_result
+from ml_assets.ranking import metrics as m
+from ml_assets.ranking.loop import TrainConfig
+from ml_assets.ranking.sample_data import encoded_synthetic_window
+from ml_assets.ray.scaling import WorkerPlan
+
+
+def days(first: str, count: int) -> tuple[str, ...]:
+    start = dt.date.fromisoformat(first)
+    return tuple((start + dt.timedelta(days=i)).isoformat() for i in range(count))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=2_000_000, help="training rows")
+    parser.add_argument("--train-days", type=int, default=14)
+    parser.add_argument("--holdout-rows", type=int, default=300_000)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=2048)
+    parser.add_argument("--learning-rate", type=float, default=5e-3)
+    parser.add_argument("--embedding-prior", type=float, default=30.0)
+    parser.add_argument("--lr-schedule", default="cosine")
+    args = parser.parse_args()
+    import ray
+
+    from ml_assets.ranking.distributed import fit_distributed
+
+    train_days = days("2026-10-01", args.train_days)
+    (holdout_day,) = days(train_days[-1], 2)[1:]
+    train_config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        lr_schedule=args.lr_schedule,
+        embedding_prior=args.embedding_prior,
+    )
+    cores = os.cpu_count() or 1
+    # One worker with every core's threads: on 2 cores the fastest layout (bench.training).
+    plan = WorkerPlan(num_workers=1, cpus_per_worker=1, threads_per_worker=cores, use_gpu=False)
+    with tempfile.TemporaryDirectory() as directory:
+        started = time.perf_counter()
+        window = encoded_synthetic_window(
+            Path(directory),
+            rows_per_day=-(-args.rows // args.train_days),
+            train_days=train_days,
+            holdout_days=(holdout_day,),
+            holdout_rows_per_day=args.holdout_rows,
+        )
+        prepare_seconds = time.perf_counter() - started
+        labels = pq.read_table(window.holdout_files[0]).column("label").to_numpy()
+        train_rows = sum(pq.read_metadata(f).num_rows for f in window.train_files)
+        truth = window.holdout_truth
+        schema = window.encoded_schema
+        ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
+        started = time.perf_counter()
+        try:
+            outcome = fit_distributed(
+                window.train_files,
+                model_config=window.model_config,
+                train_config=train_config,
+                plan=plan,
+                dense=schema.dense,
+                categorical=schema.categorical,
+                label=schema.label,
+                storage_path=str(Path(directory) / "checkpoints"),
+                run_name="learning-curve",
+                id_counts=window.vocabulary.id_counts(),
+                validation_files=window.holdout_files,
+            )
+        finally:
+            ray.shutdown()
+        fit_seconds = time.perf_counter() - started
+    base = m.base_rate_entropy(labels)
+    optimum_log_loss, optimum_auc = m.log_loss(labels, truth), m.roc_auc(labels, truth)
+    curve, seen, trained_seconds = [], 0, 0.0
+    for record in outcome.history:
+        seen += record["samples"]
+        trained_seconds += record["seconds"]
+        curve.append(
+            {
+                "epoch": record["epoch"],
+                "samples_seen": seen,
+                "training_seconds": round(trained_seconds, 1),
+                "train_loss": record["loss"],
+                "holdout_log_loss": record["validation_log_loss"],
+                "gap_closed": m.gap_closed(record["validation_log_loss"], base, optimum_log_loss),
+                "auc": record["validation_auc"],
+                "auc_gap_to_optimum": optimum_auc - record["validation_auc"],
+                "samples_per_second": record["samples_per_second"],
+            }
+        )
+    print(f"training rows {train_rows:,}, "
+          f"holdout rows {len(labels):,}; optimum: log loss {optimum_log_loss:.4f}, "
+          f"AUC {optimum_auc:.4f}; base-rate log loss {base:.4f}")  # fmt: skip
+    print(f"{'samples seen':>13} {'train s':>8} {'holdout LL':>10} {'gap closed':>10} "
+          f"{'AUC':>7} {'AUC gap':>8}")  # fmt: skip
+    for point in curve:
+        print(
+            f"{point['samples_seen']:>13,} {point['training_seconds']:>8.0f} "
+            f"{point['holdout_log_loss']:>10.4f} {point['gap_closed']:>10.1%} "
+            f"{point['auc']:>7.4f} {point['auc_gap_to_optimum']:>8.4f}"
+        )
+    final = curve[-1]
+    goals_met = {
+        "gap closed >= 0.90": final["gap_closed"] >= 0.90,
+        "AUC within 0.005 of the optimum": final["auc_gap_to_optimum"] <= 0.005,
+        "training <= 15 min": fit_seconds <= 15 * 60,
+    }
+    print(f"fit wall time {fit_seconds:.0f} s (data preparation {prepare_seconds:.0f} s)")
+    print(goals_met)
+    write_result(
+        "learning_curve",
+        {
+            "args": vars(args),
+            "train_rows": train_rows,
+            "train_config": train_config.to_dict(),
+            "optimum": {"log_loss": optimum_log_loss, "auc": optimum_auc},
+            "base_rate_log_loss": base,
+            "curve": curve,
+            "fit_wall_seconds": fit_seconds,
+            "data_preparation_seconds": prepare_seconds,
+            "goals_met": goals_met,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
