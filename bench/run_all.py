@@ -1,10 +1,10 @@
 """All benchmarks, one after another (each writes bench/results/<name>.json)."""
 
-from bench import features, leak, memory, quality, training, xray_overhead
+from bench import features, leak, learning_curve, memory, quality, training, xray_overhead
 
 
 def main() -> None:
-    for module in (features, training, memory, quality, leak, xray_overhead):
+    for module in (features, training, memory, quality, learning_curve, leak, xray_overhead):
         print(f"== {module.__name__}")
         module.main()
 

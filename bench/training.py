@@ -177,6 +177,19 @@ def main() -> None:
         results[f"plain_1x{cores}_after"] = plain_torch(
             schema, files, model_config, train_config, cores
         )
+        gpu = None
+        if torch.cuda.is_available():
+            # The same Ray Train path on one GPU worker: bf16 autocast, pinned batches and the
+            # per-worker batch grown until it fills the device (ranking.accelerator).
+            plan = WorkerPlan(1, max(1, cores // 2), max(1, cores // 2), True)
+            gpu_run = ray_train(
+                schema, files, model_config, train_config, plan, Path(directory) / "ckpt"
+            )
+            gpu = {
+                "device": torch.cuda.get_device_name(0),
+                "steady_samples_per_second": steady(gpu_run),
+                "run": gpu_run,
+            }
     plain = np.mean([steady(v) for k, v in results.items() if k.startswith("plain")])
     summary = {}
     for name, result in results.items():
@@ -204,6 +217,10 @@ def main() -> None:
     per_core = max(v["steady_samples_per_second"] for k, v in summary.items()
                    if k.startswith("ray")) / cores  # fmt: skip
     print(f"Ray path samples/s per core = {per_core:,.0f} (goal >= 25,000)")
+    if gpu is None:
+        print("GPU: none visible, not measured")
+    else:
+        print(f"GPU {gpu['device']}: {gpu['steady_samples_per_second']:,.0f} samples/s")
     write_result(
         "training",
         {
@@ -216,6 +233,7 @@ def main() -> None:
             "best_ray_ratio_to_plain": best_ray,
             "ray_over_ddp": ray_over_ddp,
             "ray_samples_per_second_per_core": per_core,
+            "gpu": gpu or "no GPU visible: not measured",
             "goals": {"ray / ddp, same workers": ">= 0.95", "samples/s per core": ">= 25000"},
             "goals_met": {
                 "ray / ddp, same workers": bool(min(ray_over_ddp.values()) >= 0.95),

@@ -17,6 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ml_assets.ranking.accelerator import (
+    autocast,
+    fill_device_batch_size,
+    scaled_learning_rate,
+    to_device,
+)
 from ml_assets.ranking.checkpoints import (
     CHECKPOINT_FILE,
     HISTORY_FILE,
@@ -70,10 +76,13 @@ def _worker_loop(config: dict) -> None:
     context = ray.train.get_context()
     rank = context.get_world_rank()
     world = context.get_world_size()
+    device = ray.train.torch.get_device()
     # batch_size is the global batch: N workers see the same optimization as one process.
     worker_batch = max(1, train.batch_size // world)
     loop_started_at = time.time()  # tells the epochs of each (re)start apart in the history
     model = build_model(model_config)
+    if device.type == "cuda" and train.auto_batch_size:
+        worker_batch, train = _fill_the_gpu(model.to(device), model_config, train, worker_batch)
     if config["id_counts"] is not None and train.embedding_prior:
         counts = torch.from_numpy(ray.get(config["id_counts"]))
         set_embedding_prior(model, counts, train.embedding_prior)
@@ -90,7 +99,6 @@ def _worker_loop(config: dict) -> None:
         history = state["history"]
         start_epoch = state["epoch"] + 1
     model = ray.train.torch.prepare_model(model)
-    device = ray.train.torch.get_device()
     shard = ray.train.get_dataset_shard("train")
     assert shard is not None, "the trainer was given no 'train' dataset"
     dense_cols, cat_cols = tuple(config["dense"]), tuple(config["categorical"])
@@ -108,7 +116,7 @@ def _worker_loop(config: dict) -> None:
             columns = cast(dict[str, np.ndarray], chunk)
             dense, ids = to_arrays(columns, dense_cols, cat_cols)
             for d, i, y in in_memory_batches(dense, ids, columns[label], worker_batch, rng):
-                yield d.to(device), i.to(device), y.to(device)
+                yield to_device((d, i, y), device)
 
     def log(message: str) -> None:
         if rank == 0:
@@ -124,7 +132,7 @@ def _worker_loop(config: dict) -> None:
             train,
             epoch=epoch,
             on_log=log,
-            total_steps=config["total_steps"][rank],
+            total_steps=steps_per_worker(config["train_rows"], train, world, worker_batch),
         )
         record = {
             "epoch": epoch,
@@ -191,16 +199,46 @@ def _validation_point(model: nn.Module, validation: tuple) -> dict:
     }
 
 
-def steps_per_worker(
-    rows: int, train_config: TrainConfig, num_workers: int
-) -> list[int]:
-    """Optimizer steps each worker takes over the whole run, for the learning-rate schedule.
+def steps_per_worker(rows: int, train: TrainConfig, num_workers: int, worker_batch: int) -> int:
+    """Optimizer steps one worker takes over the whole run, for the learning-rate schedule.
     Ray Data splits rows about evenly; the cosine's tail tolerates the difference."""
-    worker_batch = max(1, train_config.batch_size // num_workers)
     per_epoch = math.ceil(rows / num_workers / worker_batch)
-    if train_config.max_steps_per_epoch is not None:
-        per_epoch = min(per_epoch, train_config.max_steps_per_epoch)
-    return [per_epoch * train_config.epochs] * num_workers
+    if train.max_steps_per_epoch is not None:
+        per_epoch = min(per_epoch, train.max_steps_per_epoch)
+    return per_epoch * train.epochs
+
+
+def _fill_the_gpu(
+    model: nn.Module, model_config: ModelConfig, train: TrainConfig, worker_batch: int
+) -> tuple[int, TrainConfig]:
+    """The per-worker batch that fills this GPU, agreed by all workers (the smallest, so every
+    rank takes the same number of steps), and the learning rate scaled to it."""
+    import dataclasses
+
+    import torch.distributed as dist
+
+    device = next(model.parameters()).device
+    optimizer = make_optimizer(model, train)
+
+    def try_step(size: int) -> None:
+        dense = torch.zeros(size, model_config.dense_features, device=device)
+        ids = torch.zeros(size, len(model_config.cardinalities), dtype=torch.int64, device=device)
+        with autocast(device):
+            loss = model(dense, ids).float().mean()
+        loss.backward()
+        optimizer.zero_grad(set_to_none=True)
+
+    fitted = torch.tensor(fill_device_batch_size(worker_batch, device, try_step), device=device)
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(fitted, op=dist.ReduceOp.MIN)
+    size = int(fitted.item())
+    rate = scaled_learning_rate(train.learning_rate, worker_batch, size)
+    print(  # noqa: T201 (Ray forwards it)
+        f"[ranking_model] GPU {torch.cuda.get_device_name(device)}: batch {size} per worker "
+        f"(asked {worker_batch}), learning rate {rate:.2e}, bf16 autocast",
+        flush=True,
+    )
+    return size, dataclasses.replace(train, learning_rate=rate)
 
 
 def fit_distributed(
@@ -219,6 +257,7 @@ def fit_distributed(
     cache_below_bytes: int = 2 * 2**30,
     id_counts: np.ndarray | None = None,
     validation_files: list[str] | None = None,
+    stream_budget_bytes: int = 512 * 2**20,
 ) -> TrainingOutcome:
     """Train over Parquet files of encoded rows, streamed to the workers by Ray Data.
 
@@ -227,7 +266,8 @@ def fit_distributed(
 
     A window whose rows take less than `cache_below_bytes` in memory is read once into the object
     store: streaming re-executes the read every epoch, about 2.5 s before the first batch even
-    on a warm cluster, which starves small epochs. Larger windows stream, so memory stays flat.
+    on a warm cluster, which starves small epochs. Larger windows stream within
+    `stream_budget_bytes` of object store, so memory stays flat.
 
     `id_counts` (training rows per embedding row) turns on the embedding prior when
     `train_config.embedding_prior` is set. `validation_files`, encoded like the training files,
@@ -252,12 +292,27 @@ def fit_distributed(
     if finished is not None:
         # A step retried after its training had finished (say, MLflow was down): nothing to redo.
         return TrainingOutcome(finished, json.loads((finished / HISTORY_FILE).read_text()))
-    dataset = ray.data.read_parquet(train_files)
-    if in_memory_bytes(train_files) < cache_below_bytes:
-        dataset = dataset.materialize()
-    # Days arrive as blocks in date order; a new block order each epoch, plus the shuffle inside
-    # each chunk in the worker loop, keeps the last day from dominating the final weights.
-    dataset = dataset.randomize_block_order()
+    streamed = in_memory_bytes(train_files) >= cache_below_bytes
+    dataset_config = None
+    if streamed:
+        # Flat memory whatever the window's size: Ray Data's default budget is a share of the
+        # object store (30% of RAM), which a growing window fills with blocks read ahead. A
+        # fixed budget keeps the read-ahead ahead of the trainer and no further. (Smaller
+        # blocks than Ray's 128 MiB saved a little more memory and cost up to half the
+        # throughput on 2 cores: bench.memory.)
+        options = ray.train.DataConfig.default_ingest_options()
+        options.resource_limits = options.resource_limits.copy(
+            object_store_memory=stream_budget_bytes
+        )
+        dataset_config = ray.train.DataConfig(execution_options=options)
+    # Days arrive in date order; a new order each epoch, plus the shuffle inside each chunk in
+    # the worker loop, keeps the last day from dominating the final weights. Streamed, the files
+    # are shuffled (randomize_block_order is an all-to-all step: it would hold every block of the
+    # epoch at once); cached, the blocks are.
+    shuffle = ray.data.FileShuffleConfig(seed=train_config.seed, reseed_after_execution=True)
+    dataset = ray.data.read_parquet(train_files, shuffle=shuffle if streamed else None)
+    if not streamed:
+        dataset = dataset.materialize().randomize_block_order()
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={
@@ -268,9 +323,7 @@ def fit_distributed(
             "categorical": list(categorical),
             "label": label,
             "chunk_batches": chunk_batches,
-            "total_steps": steps_per_worker(
-                parquet_rows(train_files), train_config, plan.num_workers
-            ),
+            "train_rows": parquet_rows(train_files),
             "id_counts": None if id_counts is None else ray.put(np.asarray(id_counts)),
             "validation_files": list(validation_files or []),
         },
@@ -287,6 +340,7 @@ def fit_distributed(
             worker_runtime_env={"env_vars": {"OMP_NUM_THREADS": str(plan.threads_per_worker)}},
         ),
         datasets={"train": dataset},
+        dataset_config=dataset_config,
     )
     result = trainer.fit()
     if result.checkpoint is None:

@@ -18,10 +18,7 @@ def transform(raw: pl.LazyFrame | pl.DataFrame, schema: FeatureSchema) -> pl.Dat
     has_label = schema.label in lazy.collect_schema().names()  # absent when serving
     frame = lazy.select(
         *([pl.col(schema.label).cast(pl.Float32)] if has_label else []),
-        *[
-            pl.col(c).clip(lower_bound=0).log1p().cast(pl.Float32)
-            for c in schema.dense
-        ],
+        *[pl.col(c).clip(lower_bound=0).log1p().cast(pl.Float32) for c in schema.dense],
         *[pl.col(c).fill_null(MISSING_TOKEN) for c in schema.categorical],
     )
     return frame.collect()

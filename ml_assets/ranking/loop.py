@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ml_assets.ranking.accelerator import autocast
 from ml_assets.ranking.model import embedding_penalty
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # dense, ids, labels
@@ -31,6 +32,9 @@ class TrainConfig:
     lr_schedule: str = "constant"
     # Strength of the per-id Gaussian prior on embeddings (model.SharedEmbedding); 0 disables it.
     embedding_prior: float = 0.0
+    # On a GPU, grow the per-worker batch until it fills the device (ranking.accelerator);
+    # ignored on CPU.
+    auto_batch_size: bool = True
 
     def __post_init__(self):
         if self.lr_schedule not in LR_SCHEDULES:
@@ -103,7 +107,9 @@ def train_one_epoch(
         for group in optimizer.param_groups:
             group["lr"] = rate
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(dense, ids), labels)
+        with autocast(labels.device):
+            logits = model(dense, ids)
+        loss = loss_fn(logits.float(), labels)
         value = float(loss.detach()) * len(labels)  # the data term only, comparable across runs
         penalty = embedding_penalty(model)
         if penalty is not None:

@@ -111,7 +111,9 @@ def set_embedding_prior(model: nn.Module, id_counts: torch.Tensor, strength: flo
 def embedding_penalty(model: nn.Module) -> torch.Tensor | None:
     """The prior's term for the batch the model last saw in training mode, if it has one."""
     terms = [
-        m.penalty for m in model.modules() if isinstance(m, SharedEmbedding) and m.penalty is not None
+        module.penalty
+        for module in model.modules()
+        if isinstance(module, SharedEmbedding) and module.penalty is not None
     ]
     return sum(terms[1:], terms[0]) if terms else None
 

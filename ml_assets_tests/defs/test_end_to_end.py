@@ -62,6 +62,10 @@ def test_pipeline_publishes_a_champion_that_a_worse_model_cannot_replace(
     assert 0 < evaluation["gap_closed"] < 1
     assert training["epochs"] == 2 and training["workers"] == 2
     assert training["loss_curve"].startswith("![training loss](data:image/png;base64,")
+    # The learning curve's last holdout point is the model evaluation then judges.
+    assert training["final_holdout_log_loss"] == pytest.approx(
+        evaluation["model_log_loss"], abs=1e-4
+    )
 
     client = mlflow.MlflowClient(mlflow_server, mlflow_server)
     assert champion_version(client) == "1"
@@ -80,6 +84,7 @@ def test_pipeline_publishes_a_champion_that_a_worse_model_cannot_replace(
         "xray/report.html",
     }
     assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 2
+    assert len(client.get_metric_history(run.info.run_id, "validation_log_loss")) == 2
     assert "holdout_model_auc" in run.data.metrics and "holdout_optimum_auc" in run.data.metrics
 
     # The registered champion scores raw impressions exactly as evaluation did.

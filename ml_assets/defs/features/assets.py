@@ -26,9 +26,9 @@ def features_file(storage: StorageResource, date: str):
     group_name=GROUP,
     kinds={"polars", "parquet"},
     description=(
-        "Model-ready features per day (polars): log1p of non-negative dense counts with nulls "
-        "filled, categorical nulls as an explicit missing token. Re-materializing a day "
-        "overwrites it atomically."
+        "Model-ready features per day (polars): log1p of non-negative dense counts, nulls kept "
+        "(encoding turns them into missing flags), categorical nulls as an explicit missing "
+        "token. Re-materializing a day overwrites it atomically."
     ),
 )
 def ad_features(

@@ -65,6 +65,11 @@ class TrainingConfig(dg.Config):
         description="Windows smaller than this (uncompressed) are read into the Ray object "
         "store once instead of streamed every epoch; larger ones stream with flat memory.",
     )
+    stream_budget_mb: int = Field(
+        default=512,
+        description="Object-store memory Ray Data may fill while streaming a large window "
+        "(blocks read ahead of the trainers). Memory stays flat at this budget.",
+    )
     max_failures: int = Field(
         default=1, description="Worker failures Ray Train recovers from (from the checkpoint)."
     )
@@ -181,6 +186,7 @@ def ranking_model(
             max_failures=config.max_failures,
             chunk_batches=config.chunk_batches,
             cache_below_bytes=config.cache_below_mb * 2**20,
+            stream_budget_bytes=config.stream_budget_mb * 2**20,
             id_counts=vocabulary.id_counts(),
             validation_files=validation_files,
         )
@@ -254,6 +260,11 @@ def ranking_model(
             "restarts": outcome.restarts,
             "discarded_checkpoint": outcome.discarded_checkpoint or "",
             "final_train_loss": last["loss"],
+            **(
+                {"final_holdout_log_loss": last["validation_log_loss"]}
+                if "validation_log_loss" in last
+                else {}
+            ),
             "samples_per_second": round(last["samples_per_second"]),
             "data_wait_fraction": round(last["wait_fraction"], 3),
             "dagster/row_count": vocabulary.rows,
