@@ -30,7 +30,7 @@ def local_ray():
     ray.shutdown()
 
 
-def fit(data, storage, run_name, epochs=EPOCHS, max_failures=1):
+def fit(data, storage, run_name, epochs=EPOCHS, max_failures=1, **options):
     schema, files, model_config = data
     return fit_distributed(
         files,
@@ -43,6 +43,7 @@ def fit(data, storage, run_name, epochs=EPOCHS, max_failures=1):
         storage_path=str(storage),
         run_name=run_name,
         max_failures=max_failures,
+        **options,
     )
 
 
@@ -81,3 +82,12 @@ def test_a_corrupt_checkpoint_is_reported_and_training_restarts_clean(data, loca
     (aside,) = tmp_path.glob("corrupt.discarded-*")
     assert "cannot be loaded" in (aside / "DISCARDED.txt").read_text()
     assert outcome.checkpoint_dir.parent == run_dir  # a fresh run, in the usual place
+
+
+def test_a_streamed_window_sees_every_row_once_per_epoch_and_learns(data, local_ray, tmp_path):
+    """Streaming (the path of windows too large to cache): a fixed object-store budget and the
+    files in a new order each epoch. Both must still hand every row to the trainers each epoch."""
+    outcome = fit(data, tmp_path, "streamed", epochs=2, cache_below_bytes=0,
+                  stream_budget_bytes=64 * 2**20)  # fmt: skip
+    assert [r["samples"] for r in outcome.history] == [80_000, 80_000]
+    assert outcome.history[1]["loss"] < outcome.history[0]["loss"] < 0.6
