@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # dense, ids, labels
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:

@@ -123,6 +123,7 @@ def _worker_loop(config: dict) -> None:
             print(f"[ranking_model] {message}", flush=True)  # noqa: T201 (Ray forwards it)
 
     validation = _read_validation(config) if rank == 0 else None
+    total_steps = steps_per_worker(config["train_rows"], train, world, worker_batch)
     for epoch in range(start_epoch, train.epochs):
         started_at = time.time()
         stats = train_one_epoch(
@@ -132,7 +133,7 @@ def _worker_loop(config: dict) -> None:
             train,
             epoch=epoch,
             on_log=log,
-            total_steps=steps_per_worker(config["train_rows"], train, world, worker_batch),
+            total_steps=total_steps,
         )
         record = {
             "epoch": epoch,

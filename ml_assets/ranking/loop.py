@@ -9,11 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ml_assets.ranking.accelerator import autocast
+from ml_assets.ranking.accelerator import Batch, autocast
 from ml_assets.ranking.model import embedding_penalty
-
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # dense, ids, labels
-
 
 LR_SCHEDULES = ("cosine", "constant")
 
