@@ -3,11 +3,14 @@
 Same model, same encoded rows, same global batch size, same cores. Plain PyTorch: one process
 with all cores' threads, and DDP over gloo (torch.multiprocessing, arrays in memory, each rank
 its shard) with 1 worker x 2 threads and 2 workers x 1 thread. Ray: the same two worker
-layouts, the same loop code, the same Parquet files streamed through Ray Data. Reported:
-in-loop samples/s (steady state: epochs after the first), Ray / DDP with the same workers (goal
->= 0.95), samples/s per core, the share of step time spent waiting for batches, and wall time
-of the whole fit (Ray start-up included).
-Run: .venv/bin/python -m bench.training [--rows 400000] [--epochs 3]
+layouts, the same loop code, the same Parquet files read through Ray Data (and kept in the
+workers after the first epoch, as the training asset does with a window that fits in memory).
+Reported: in-loop samples/s (steady state: epochs after the first), Ray / DDP with the same
+workers (goal >= 0.95), samples/s per core, the share of step time spent waiting for batches,
+and wall time of the whole fit (Ray start-up included). Each Ray/DDP pair runs `--repeats` times in
+alternating order and the ratio is of the medians: on a shared 2-core machine two runs of the
+same thing differ by up to a fifth.
+Run: .venv/bin/python -m bench.training [--rows 400000] [--epochs 3] [--repeats 2]
 """
 
 import argparse
@@ -152,31 +155,51 @@ def steady(result: dict) -> float:
     return float(np.mean([e["samples_per_second"] for e in later]))
 
 
+def median_steady(runs: list[dict]) -> float:
+    return float(np.median([steady(r) for r in runs]))
+
+
+def paired_runs(schema, files, model_config, train_config, plan, storage, repeats) -> dict:
+    """DDP and Ray with the same workers, `repeats` times, in alternating order (DDP first, then
+    Ray first, ...) so a drift in machine load hits both sides alike."""
+    runs: dict[str, list[dict]] = {"ddp": [], "ray": []}
+    for repeat in range(repeats):
+        order = ("ddp", "ray") if repeat % 2 == 0 else ("ray", "ddp")
+        for side in order:
+            if side == "ddp":
+                runs["ddp"].append(plain_ddp(schema, files, model_config, train_config, plan))
+            else:
+                runs["ray"].append(
+                    ray_train(schema, files, model_config, train_config, plan, storage)
+                )
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=400_000)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2, help="Ray/DDP pairs per layout")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     train_config = TrainConfig(epochs=args.epochs, batch_size=1024)
     with tempfile.TemporaryDirectory() as directory:
         schema, files, model_config = prepare(Path(directory), args.rows)
-        results = {}
-        # Plain runs bracket the Ray runs, so a change in machine load shows up as a gap
-        # between the two plain figures rather than as a silently skewed ratio.
-        results[f"plain_1x{cores}_before"] = plain_torch(
-            schema, files, model_config, train_config, cores
-        )
+        results: dict[str, list[dict]] = {}
+        # Plain runs bracket the others, so a change in machine load shows up as a gap between
+        # the two plain figures rather than as a silently skewed ratio.
+        results[f"plain_1x{cores}_before"] = [
+            plain_torch(schema, files, model_config, train_config, cores)
+        ]
         for workers in (1, 2):
             plan = WorkerPlan(workers, cores / 2 / workers, max(1, cores // workers), False)
             layout = f"{workers}x{plan.threads_per_worker}"
-            results[f"ddp_{layout}"] = plain_ddp(schema, files, model_config, train_config, plan)
-            results[f"ray_{layout}"] = ray_train(
-                schema, files, model_config, train_config, plan, Path(directory) / "ckpt"
-            )
-        results[f"plain_1x{cores}_after"] = plain_torch(
-            schema, files, model_config, train_config, cores
-        )
+            pair = paired_runs(schema, files, model_config, train_config, plan,
+                               Path(directory) / "ckpt", args.repeats)  # fmt: skip
+            results[f"ddp_{layout}"], results[f"ray_{layout}"] = pair["ddp"], pair["ray"]
+        results[f"plain_1x{cores}_after"] = [
+            plain_torch(schema, files, model_config, train_config, cores)
+        ]
         gpu = None
         if torch.cuda.is_available():
             # The same Ray Train path on one GPU worker: bf16 autocast, pinned batches and the
@@ -190,20 +213,24 @@ def main() -> None:
                 "steady_samples_per_second": steady(gpu_run),
                 "run": gpu_run,
             }
-    plain = np.mean([steady(v) for k, v in results.items() if k.startswith("plain")])
+    plain = np.mean([median_steady(v) for k, v in results.items() if k.startswith("plain")])
     summary = {}
-    for name, result in results.items():
+    for name, runs in results.items():
         summary[name] = {
-            "steady_samples_per_second": steady(result),
-            "ratio_to_plain": steady(result) / plain,
-            "wall_seconds": result["wall_seconds"],
-            "end_to_end_samples_per_second": args.rows * args.epochs / result["wall_seconds"],
-            "last_epoch_wait_fraction": result["epochs"][-1]["wait_fraction"],
+            "steady_samples_per_second": median_steady(runs),
+            "each_run_steady_samples_per_second": [steady(r) for r in runs],
+            "ratio_to_plain": median_steady(runs) / plain,
+            "wall_seconds": float(np.median([r["wall_seconds"] for r in runs])),
+            "last_epoch_wait_fraction": float(
+                np.median([r["epochs"][-1]["wait_fraction"] for r in runs])
+            ),
         }
+        row = summary[name]
+        each = "/".join(f"{v / 1000:.0f}k" for v in row["each_run_steady_samples_per_second"])
         print(
-            f"{name:18s} {summary[name]['steady_samples_per_second']:>9,.0f} samples/s "
-            f"ratio {summary[name]['ratio_to_plain']:.2f}  wall {result['wall_seconds']:.0f}s  "
-            f"data wait {summary[name]['last_epoch_wait_fraction']:.0%}"
+            f"{name:18s} {row['steady_samples_per_second']:>9,.0f} samples/s ({each}) "
+            f"ratio {row['ratio_to_plain']:.2f}  wall {row['wall_seconds']:.0f}s  "
+            f"data wait {row['last_epoch_wait_fraction']:.0%}"
         )
     best_ray = max(v["ratio_to_plain"] for k, v in summary.items() if k.startswith("ray"))
     print(f"best Ray path / plain torch = {best_ray:.2f}")
@@ -213,7 +240,8 @@ def main() -> None:
         for layout in (k.removeprefix("ray_") for k in summary if k.startswith("ray_"))
     }
     for layout, ratio in ray_over_ddp.items():
-        print(f"Ray / plain DDP, {layout} (workers x threads) = {ratio:.2f} (goal >= 0.95)")
+        print(f"Ray / plain DDP, {layout} (workers x threads), medians = {ratio:.2f} "
+              "(goal >= 0.95)")  # fmt: skip
     per_core = max(v["steady_samples_per_second"] for k, v in summary.items()
                    if k.startswith("ray")) / cores  # fmt: skip
     print(f"Ray path samples/s per core = {per_core:,.0f} (goal >= 25,000)")
@@ -226,6 +254,7 @@ def main() -> None:
         {
             "rows": args.rows,
             "epochs": args.epochs,
+            "repeats": args.repeats,
             "batch_size": train_config.batch_size,
             "cores": cores,
             "runs": results,
