@@ -104,7 +104,7 @@ def plain_ddp(schema, files, model_config, train_config, plan: WorkerPlan) -> di
     started = time.perf_counter()
     arguments = (plan.num_workers, port, schema, files, model_config, train_config,
                  plan.threads_per_worker, queue)  # fmt: skip
-    mp.start_processes(_ddp_worker, arguments, nprocs=plan.num_workers, start_method="spawn")
+    mp.start_processes(_ddp_worker, arguments, nprocs=plan.num_workers, start_method="spawn")  # pyright: ignore[reportPrivateImportUsage]
     return {"epochs": queue.get(), "wall_seconds": time.perf_counter() - started}
 
 

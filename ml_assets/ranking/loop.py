@@ -155,7 +155,7 @@ def in_memory_batches(
     ids: np.ndarray,
     labels: np.ndarray,
     batch_size: int,
-    seed: int | np.random.Generator,
+    seed: int | list[int] | np.random.Generator,
 ) -> Iterator[Batch]:
     """Shuffled mini-batches over arrays in memory: a whole dataset (baselines) or one chunk
     that Ray Data handed a worker (pass the worker's generator to shuffle chunk after chunk)."""

@@ -34,9 +34,10 @@ def encoded_synthetic_window(
     train_days: tuple[str, ...],
     holdout_days: tuple[str, ...] = (),
     holdout_rows_per_day: int = 0,
+    min_count: int = 3,
 ) -> EncodedWindow:
     """Synthetic days, one encoded Parquet file each, with a vocabulary fitted on the training
-    days only (as feature_vocabulary does)."""
+    days only (as feature_vocabulary does) of the values seen at least `min_count` times."""
     spec = SyntheticSpec()
     feature_files, truths = {}, []
     for day in (*train_days, *holdout_days):
@@ -52,7 +53,7 @@ def encoded_synthetic_window(
         spec.schema,
         train_dates=list(train_days),
         holdout_dates=list(holdout_days),
-        min_count=3,
+        min_count=min_count,
         max_size=100_000,
     )
     encoded = {}

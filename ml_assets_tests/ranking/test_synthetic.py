@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from ml_assets.ranking import metrics as m
+from ml_assets.ranking.estimation_floor import estimation_floor
 from ml_assets.ranking.schema import CRITEO_CATEGORICAL, CRITEO_DENSE, LABEL
 from ml_assets.ranking.synthetic import TRUE_PROBABILITY, SyntheticSpec, generate_day
 
@@ -50,3 +51,12 @@ def test_ids_are_zipf_distributed():
     counts = frame["C1"].drop_nulls().value_counts(sort=True)["count"].to_numpy()
     # Heavy head: the most frequent id is far more common than the median one.
     assert counts[0] > 10 * np.median(counts)
+
+
+def test_the_estimation_floor_falls_with_more_training_rows_towards_the_optimum():
+    floors = [estimation_floor(n, holdout_rows=50_000) for n in (500_000, 2_000_000, 10**9)]
+    gaps = [f.log_loss_gap for f in floors]
+    assert gaps[0] > gaps[1] > gaps[2] >= -1e-4
+    assert floors[0].auc_gap > floors[1].auc_gap > 0.001 > abs(floors[2].auc_gap)
+    # At 2M rows the floor is a few thousandths: far below the base rate's gap to the optimum.
+    assert 0.001 < gaps[1] < 0.02

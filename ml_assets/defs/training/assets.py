@@ -62,8 +62,9 @@ class TrainingConfig(dg.Config):
     )
     cache_below_mb: int = Field(
         default=2048,
-        description="Windows smaller than this (uncompressed) are read into the Ray object "
-        "store once instead of streamed every epoch; larger ones stream with flat memory.",
+        description="Windows smaller than this (uncompressed) are read through Ray Data once "
+        "and then kept in the training workers' memory, reshuffled each epoch; larger ones "
+        "stream every epoch with flat memory.",
     )
     stream_budget_mb: int = Field(
         default=512,
