@@ -43,10 +43,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2048)
     parser.add_argument("--learning-rate", type=float, default=5e-3)
     parser.add_argument("--embedding-prior", type=float, default=30.0)
+    parser.add_argument("--first-order-prior", type=float, default=4.0)
     parser.add_argument("--lr-schedule", default="cosine")
     parser.add_argument("--min-count", type=int, default=10, help="vocabulary; the asset's default")
     parser.add_argument("--embedding-dim", type=int, default=None, help="default: the model's")
     parser.add_argument("--deep-layers", default=None, help="e.g. 256,128; default: the model's")
+    parser.add_argument("--cross-layers", type=int, default=None, help="default: the model's")
     parser.add_argument(
         "--seeds", type=int, default=1, help="fits with seeds 0..N-1; goals on their mean"
     )
@@ -63,6 +65,7 @@ def main() -> None:
         learning_rate=args.learning_rate,
         lr_schedule=args.lr_schedule,
         embedding_prior=args.embedding_prior,
+        first_order_prior=args.first_order_prior,
     )
     cores = os.cpu_count() or 1
     # One worker with every core's threads: on 2 cores the fastest layout (bench.training).
@@ -85,6 +88,8 @@ def main() -> None:
         model_config = window.model_config
         if args.embedding_dim is not None:
             model_config = dataclasses.replace(model_config, embedding_dim=args.embedding_dim)
+        if args.cross_layers is not None:
+            model_config = dataclasses.replace(model_config, cross_layers=args.cross_layers)
         if args.deep_layers is not None:
             deep = tuple(int(width) for width in args.deep_layers.split(","))
             model_config = dataclasses.replace(model_config, deep_layers=deep)

@@ -84,9 +84,9 @@ def _worker_loop(config: dict) -> None:
     model = build_model(model_config)
     if device.type == "cuda" and train.auto_batch_size:
         worker_batch, train = _fill_the_gpu(model.to(device), model_config, train, worker_batch)
-    if config["id_counts"] is not None and train.embedding_prior:
+    if config["id_counts"] is not None and (train.embedding_prior or train.first_order_prior):
         counts = torch.from_numpy(ray.get(config["id_counts"]))
-        set_embedding_prior(model, counts, train.embedding_prior)
+        set_embedding_prior(model, counts, train.embedding_prior, train.first_order_prior)
     optimizer = make_optimizer(model, train)
     history: list[dict] = []
     start_epoch = 0
@@ -285,9 +285,10 @@ def fit_distributed(
     epoch, which on 2 cores costs about a tenth of the samples/s. Larger windows stream within
     `stream_budget_bytes` of object store (0: Ray Data's own budget), so memory stays flat.
 
-    `id_counts` (training rows per embedding row) turns on the embedding prior when
-    `train_config.embedding_prior` is set. `validation_files`, encoded like the training files,
-    add a holdout log loss and AUC to every epoch's history: the learning curve.
+    `id_counts` (training rows per embedding row) turns on the per-id priors when
+    `train_config.embedding_prior` or `first_order_prior` is set. `validation_files`, encoded
+    like the training files, add a holdout log loss and AUC to every epoch's history: the
+    learning curve.
     """
     import ray
     import ray.data

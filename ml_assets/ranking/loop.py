@@ -29,6 +29,9 @@ class TrainConfig:
     lr_schedule: str = "constant"
     # Strength of the per-id Gaussian prior on embeddings (model.SharedEmbedding); 0 disables it.
     embedding_prior: float = 0.0
+    # The same on first-order weights (model.FirstOrderWeights), in logit units: a prior
+    # variance of 1 / (2 * strength) on an id's effect. 0 disables it.
+    first_order_prior: float = 0.0
     # On a GPU, grow the per-worker batch until it fills the device (ranking.accelerator);
     # ignored on CPU.
     auto_batch_size: bool = True

@@ -1,7 +1,7 @@
 """Click models, plain PyTorch (nothing here knows about Ray or Dagster), chosen by
 `ModelConfig.architecture`:
 - `dcn_v2` (default; Wang et al. 2021): embeddings, a cross network and a deep tower side by
-  side, then one logit;
+  side, then one logit; with `first_order`, plus one weight per id (a "wide" part);
 - `dlrm` (Naumov et al. 2019): a bottom MLP for the dense features, dot products between every
   pair of feature vectors, a top MLP;
 - `logistic`: logistic regression on one-hot ids and the dense features, the baseline every
@@ -21,10 +21,15 @@ class ModelConfig:
     cardinalities: tuple[int, ...]  # embedding rows per categorical feature (OOV id included)
     dense_features: int
     embedding_dim: int = 8
-    cross_layers: int = 2  # dcn_v2
+    # dcn_v2. One layer makes every pairwise cross; each further layer adds crosses of a higher
+    # degree, which on 2M rows (bench.learning_curve) cost more in variance than they explain.
+    cross_layers: int = 1
     deep_layers: tuple[int, ...] = (256, 128)  # dcn_v2's deep tower, dlrm's top MLP
     dropout: float = 0.0
     architecture: str = "dcn_v2"
+    # dcn_v2: a weight per id added to the logit (FirstOrderWeights), so an id's own effect is
+    # learned directly, under a prior in logit units, rather than through the network.
+    first_order: bool = True
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -46,6 +51,7 @@ class ModelConfig:
             deep_layers=tuple(d["deep_layers"]),
             dropout=d["dropout"],
             architecture=d.get("architecture", "dcn_v2"),  # models saved before baselines
+            first_order=d.get("first_order", False),  # models saved before first-order weights
         )
 
 
@@ -102,9 +108,31 @@ class SharedEmbedding(nn.Embedding):
         return vectors
 
 
-def set_embedding_prior(model: nn.Module, id_counts: torch.Tensor, strength: float) -> None:
+class FirstOrderWeights(SharedEmbedding):
+    """One weight per id, added to the logit: each id's own effect, the "wide" part.
+
+    Its prior is in logit units: strength s is a Gaussian prior of variance 1/(2s) on an id's
+    effect (s = 4: effects of about +-0.35), which is what shrinking an id seen c times by
+    variance / (variance + noise / c) needs. Embeddings cannot have that: the network can scale
+    them, so their prior only ranks rare ids against frequent ones.
+    """
+
+    def __init__(self, cardinalities: tuple[int, ...]):
+        super().__init__(cardinalities, 1, std=0.0)
+
+    def logit(self, ids: torch.Tensor) -> torch.Tensor:
+        """[batch]: the sum of the ids' weights."""
+        return self(ids).sum(dim=(1, 2))
+
+
+def set_embedding_prior(
+    model: nn.Module, id_counts: torch.Tensor, strength: float, first_order_strength: float
+) -> None:
+    """`strength` for embedding tables, `first_order_strength` for first-order weights."""
     for module in model.modules():
-        if isinstance(module, SharedEmbedding):
+        if isinstance(module, FirstOrderWeights):
+            module.set_prior(id_counts, first_order_strength)
+        elif isinstance(module, SharedEmbedding):
             module.set_prior(id_counts, strength)
 
 
@@ -150,6 +178,7 @@ class DCNv2(nn.Module):
         self.cross = nn.ModuleList(CrossLayer(width) for _ in range(config.cross_layers))
         self.deep = mlp([width, *config.deep_layers], config.dropout)
         self.head = nn.Linear(width + ([width, *config.deep_layers][-1]), 1)
+        self.first_order = FirstOrderWeights(config.cardinalities) if config.first_order else None
 
     def forward(self, dense: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Logits of shape [batch]; apply a sigmoid for click probabilities."""
@@ -158,7 +187,10 @@ class DCNv2(nn.Module):
         x = x0
         for layer in self.cross:
             x = layer(x0, x)
-        return self.head(torch.cat([x, self.deep(x0)], dim=1)).squeeze(1)
+        logits = self.head(torch.cat([x, self.deep(x0)], dim=1)).squeeze(1)
+        if self.first_order is not None:
+            logits = logits + self.first_order.logit(ids)
+        return logits
 
 
 class DLRM(nn.Module):

@@ -156,7 +156,7 @@ def test_the_embedding_prior_shrinks_rare_ids_and_leaves_frequent_ones_to_the_da
                         deep_layers=(16,), architecture=architecture)
         )  # fmt: skip
         if strength:
-            set_embedding_prior(model, counts, strength)
+            set_embedding_prior(model, counts, strength, strength)
         config = TrainConfig(epochs=3, batch_size=100, learning_rate=1e-2, embedding_prior=strength)
         optimizer = make_optimizer(model, config)
         for epoch in range(3):
@@ -173,4 +173,47 @@ def test_the_embedding_prior_shrinks_rare_ids_and_leaves_frequent_ones_to_the_da
 def test_the_prior_refuses_counts_from_another_vocabulary():
     model = DCNv2(ModelConfig(cardinalities=(50, 5), dense_features=3))
     with pytest.raises(ValueError, match="id counts cover 7 embedding rows, the table has 55"):
-        set_embedding_prior(model, torch.ones(7), 1.0)
+        set_embedding_prior(model, torch.ones(7), 1.0, 1.0)
+
+
+def test_first_order_weights_add_each_ids_own_weight_to_the_logit():
+    torch.manual_seed(0)
+    model = DCNv2(ModelConfig(cardinalities=(50, 5), dense_features=3, first_order=True))
+    dense = torch.randn(4, 3)
+    ids = torch.tensor([[1, 0], [2, 4], [1, 4], [0, 0]])
+    without = model(dense, ids)  # the weights start at 0: the network alone
+    assert model.first_order is not None
+    with torch.no_grad():
+        model.first_order.weight[1] = 0.5  # id 1 of the first feature
+        model.first_order.weight[50 + 4] = -2.0  # id 4 of the second
+    added = model(dense, ids) - without
+    assert torch.allclose(added, torch.tensor([0.5, -2.0, -1.5, 0.0]))
+
+
+def test_the_first_order_prior_shrinks_rare_ids_in_logit_units():
+    dense, ids, labels, counts = rare_id_problem()
+    rare = {}
+    for strength in (0.0, 4.0):
+        torch.manual_seed(0)
+        model = DCNv2(ModelConfig(cardinalities=(50, 5), dense_features=3, embedding_dim=4,
+                                  deep_layers=(16,), first_order=True))  # fmt: skip
+        set_embedding_prior(model, counts, 0.0, strength)
+        config = TrainConfig(epochs=3, batch_size=100, learning_rate=1e-2)
+        optimizer = make_optimizer(model, config)
+        for epoch in range(3):
+            batches = in_memory_batches(dense, ids, labels, 100, epoch)
+            train_one_epoch(model, optimizer, batches, config, epoch=epoch)
+        assert model.first_order is not None
+        rare[strength] = model.first_order.weight[1:11].abs().mean().item()
+    assert rare[4.0] < 0.5 * rare[0.0]  # one click each is not evidence of a large effect
+
+
+def test_models_saved_before_first_order_weights_load_without_them():
+    old = DCNv2(ModelConfig(cardinalities=(50, 5), dense_features=3, first_order=False))
+    saved = {k: v for k, v in old.config.to_dict().items() if k != "first_order"}
+    config = ModelConfig.from_dict(saved)
+    assert config.first_order is False
+    model = build_model(config)
+    model.load_state_dict(old.state_dict())  # strict: no first-order weights expected
+    dense, ids = torch.randn(3, 3), torch.zeros(3, 2, dtype=torch.int64)
+    assert torch.equal(model(dense, ids), old(dense, ids))

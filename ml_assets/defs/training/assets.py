@@ -41,13 +41,28 @@ class TrainingConfig(dg.Config):
         description="Strength of the per-id Gaussian prior on embeddings: shrinks rarely seen "
         "ids towards 'no effect' and leaves frequent ones to the data. 0 disables it.",
     )
+    first_order_prior: float = Field(
+        default=4.0,
+        description="Strength of the per-id Gaussian prior on the first-order weights, in "
+        "logit units (a prior variance of 1/(2 x strength) on an id's own effect). 0 disables "
+        "it.",
+    )
     validation_curve: bool = Field(
         default=True,
         description="After every epoch, score the holdout days for the learning curve (a "
         "few seconds per epoch). Only watched, never used to choose a model.",
     )
     embedding_dim: int = Field(default=8, description="Embedding width per categorical feature.")
-    cross_layers: int = Field(default=2, description="Cross-network layers (DCN-v2).")
+    cross_layers: int = Field(
+        default=1,
+        description="Cross-network layers (DCN-v2). One makes every pairwise feature cross; "
+        "more add higher-degree crosses, which need much more data to pay off.",
+    )
+    first_order: bool = Field(
+        default=True,
+        description="DCN-v2: add one weight per id to the logit (a 'wide' part), so each id's "
+        "own effect is learned directly under first_order_prior.",
+    )
     deep_layers: list[int] = Field(
         default_factory=lambda: [256, 128], description="Hidden sizes of the deep tower."
     )
@@ -165,6 +180,7 @@ def ranking_model(
         cross_layers=config.cross_layers,
         deep_layers=tuple(config.deep_layers),
         architecture=config.architecture,
+        first_order=config.first_order,
     )
     train_config = TrainConfig(
         epochs=config.epochs,
@@ -172,6 +188,7 @@ def ranking_model(
         learning_rate=config.learning_rate,
         lr_schedule=config.lr_schedule,
         embedding_prior=config.embedding_prior,
+        first_order_prior=config.first_order_prior,
         max_steps_per_epoch=config.max_steps_per_epoch or None,
         seed=config.seed,
     )
