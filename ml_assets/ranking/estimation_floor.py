@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ml_assets.ranking.metrics import log_loss, roc_auc
-from ml_assets.ranking.synthetic import SyntheticSpec, _sample, _sigmoid, _world
+from ml_assets.ranking.synthetic import SyntheticSpec, _logit, _sample, _sigmoid, _world
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,14 @@ def estimation_floor(
     labels = (rng.random(holdout_rows) < truth).astype(np.float64)
     # Fisher information of a logit per row: p(1 - p), averaged over the data.
     information = float(np.mean(truth * (1 - truth)))
-    estimate = np.full(holdout_rows, world.intercept)
-    counts = []
+    counts, effects = [], []
     for f, cdf in enumerate(world.id_cdfs):
         share = np.diff(cdf, prepend=0.0) * (1 - world.missing_rates[f])
         counts.append(rng.poisson(train_rows * share))
-        effects = world.id_effects[f]
-        learned = _posterior_mean(effects, counts[f], information, effects.var(), rng)
-        estimate += np.where(ids[f] >= 0, learned[np.maximum(ids[f], 0)], 0.0)
+        true = world.id_effects[f]
+        effects.append(_posterior_mean(true, counts[f], information, true.var(), rng))
     cross_variance = spec.cross_scale**2
+    lefts, rights = [], []
     for (f, g), left, right in zip(
         world.cross_pairs, world.cross_left, world.cross_right, strict=True
     ):
@@ -62,17 +61,11 @@ def estimation_floor(
         seen_f = counts[f][:, None] * (1 - world.missing_rates[g])
         seen_g = counts[g][:, None] * (1 - world.missing_rates[f])
         per_row = information * cross_variance
-        learned_left = _posterior_mean(left, seen_f, per_row, cross_variance, rng)
-        learned_right = _posterior_mean(right, seen_g, per_row, cross_variance, rng)
-        a, b = ids[f], ids[g]
-        term = np.einsum(
-            "ij,ij->i", learned_left[np.maximum(a, 0)], learned_right[np.maximum(b, 0)]
-        )
-        estimate += np.where((a >= 0) & (b >= 0), term, 0.0)
-    # The dense part is known exactly: a few shared weights are no limit at these row counts.
-    missing = np.isnan(dense)
-    standardized = (np.log1p(np.nan_to_num(dense)) - world.dense_mu) / world.dense_sigma
-    estimate += np.where(missing, 0.0, np.tanh(standardized) * world.dense_weights).sum(axis=1)
+        lefts.append(_posterior_mean(left, seen_f, per_row, cross_variance, rng))
+        rights.append(_posterior_mean(right, seen_g, per_row, cross_variance, rng))
+    # The dense part is the world's own: a few shared weights are no limit at these row counts.
+    estimate = world.intercept + _logit(world, ids, dense, tuple(effects), tuple(lefts),
+                                        tuple(rights))  # fmt: skip
     oracle = _sigmoid(estimate)
     return EstimationFloor(
         train_rows=train_rows,

@@ -111,29 +111,44 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 def _sample(world: _World, rng: np.random.Generator, rows: int):
     """Draw ids and dense values: (ids per feature, dense matrix with NaN, logit without bias)."""
-    logit = np.zeros(rows)
     ids = []
     for f, cdf in enumerate(world.id_cdfs):
         idx = np.minimum(np.searchsorted(cdf, rng.random(rows)), len(cdf) - 1)
         missing = rng.random(rows) < world.missing_rates[f]
-        logit += np.where(missing, 0.0, world.id_effects[f][idx])
         ids.append(np.where(missing, -1, idx))
-    for (f, g), left, right in zip(
-        world.cross_pairs, world.cross_left, world.cross_right, strict=True
-    ):
-        a, b = ids[f], ids[g]
-        term = np.einsum("ij,ij->i", left[np.maximum(a, 0)], right[np.maximum(b, 0)])
-        logit += np.where((a >= 0) & (b >= 0), term, 0.0)
     n_dense = len(world.dense_mu)
     raw = np.floor(np.exp(rng.normal(world.dense_mu, world.dense_sigma, (rows, n_dense)))) - 1
     raw = np.maximum(raw, 0.0)
-    standardized = (np.log1p(raw) - world.dense_mu) / world.dense_sigma
+    missing = rng.random((rows, n_dense)) < world.dense_missing
+    dense = np.where(missing, np.nan, raw)
+    return ids, dense, _logit(world, ids, dense)
+
+
+def _logit(
+    world: _World,
+    ids: list[np.ndarray],
+    dense: np.ndarray,
+    id_effects: tuple[np.ndarray, ...] | None = None,
+    cross_left: tuple[np.ndarray, ...] | None = None,
+    cross_right: tuple[np.ndarray, ...] | None = None,
+) -> np.ndarray:
+    """The logit without the intercept (a missing id or dense value adds nothing). The effect
+    tables default to the world's; estimation_floor passes estimated ones."""
+    id_effects = world.id_effects if id_effects is None else id_effects
+    cross_left = world.cross_left if cross_left is None else cross_left
+    cross_right = world.cross_right if cross_right is None else cross_right
+    logit = np.zeros(len(dense))
+    for f, effects in enumerate(id_effects):
+        logit += np.where(ids[f] >= 0, effects[np.maximum(ids[f], 0)], 0.0)
+    for (f, g), left, right in zip(world.cross_pairs, cross_left, cross_right, strict=True):
+        a, b = ids[f], ids[g]
+        term = np.einsum("ij,ij->i", left[np.maximum(a, 0)], right[np.maximum(b, 0)])
+        logit += np.where((a >= 0) & (b >= 0), term, 0.0)
+    missing = np.isnan(dense)
+    standardized = (np.log1p(np.nan_to_num(dense)) - world.dense_mu) / world.dense_sigma
     # A saturating effect: the model has to learn a nonlinearity, not just a weight.
     effect = np.tanh(standardized) * world.dense_weights
-    missing = rng.random((rows, n_dense)) < world.dense_missing
-    logit += np.where(missing, 0.0, effect).sum(axis=1)
-    dense = np.where(missing, np.nan, raw)
-    return ids, dense, logit
+    return logit + np.where(missing, 0.0, effect).sum(axis=1)
 
 
 def _day_seed(date: str) -> int:
