@@ -39,11 +39,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000, help="training rows")
     parser.add_argument("--train-days", type=int, default=14)
     parser.add_argument("--holdout-rows", type=int, default=300_000)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=2048)
     parser.add_argument("--learning-rate", type=float, default=5e-3)
     parser.add_argument("--embedding-prior", type=float, default=30.0)
     parser.add_argument("--first-order-prior", type=float, default=4.0)
+    parser.add_argument("--deep-weight-decay", type=float, default=1.0)
+    parser.add_argument("--cross-weight-decay", type=float, default=0.1)
     parser.add_argument("--lr-schedule", default="cosine")
     parser.add_argument("--min-count", type=int, default=10, help="vocabulary; the asset's default")
     parser.add_argument("--embedding-dim", type=int, default=None, help="default: the model's")
@@ -66,6 +68,8 @@ def main() -> None:
         lr_schedule=args.lr_schedule,
         embedding_prior=args.embedding_prior,
         first_order_prior=args.first_order_prior,
+        deep_weight_decay=args.deep_weight_decay,
+        cross_weight_decay=args.cross_weight_decay,
     )
     cores = os.cpu_count() or 1
     # One worker with every core's threads: on 2 cores the fastest layout (bench.training).

@@ -14,6 +14,7 @@ from ml_assets.ranking.loop import (
 from ml_assets.ranking.model import (
     ARCHITECTURES,
     DCNv2,
+    DenseCurves,
     ModelConfig,
     build_model,
     set_embedding_prior,
@@ -208,12 +209,46 @@ def test_the_first_order_prior_shrinks_rare_ids_in_logit_units():
     assert rare[4.0] < 0.5 * rare[0.0]  # one click each is not evidence of a large effect
 
 
-def test_models_saved_before_first_order_weights_load_without_them():
-    old = DCNv2(ModelConfig(cardinalities=(50, 5), dense_features=3, first_order=False))
-    saved = {k: v for k, v in old.config.to_dict().items() if k != "first_order"}
+@pytest.mark.parametrize("part", ["first_order", "dense_curves"])
+def test_models_saved_before_a_part_existed_load_without_it(part):
+    old = DCNv2(ModelConfig(cardinalities=(50, 5), dense_features=3, **{part: False}))
+    saved = {k: v for k, v in old.config.to_dict().items() if k != part}
     config = ModelConfig.from_dict(saved)
-    assert config.first_order is False
+    assert getattr(config, part) is False
     model = build_model(config)
-    model.load_state_dict(old.state_dict())  # strict: no first-order weights expected
+    model.load_state_dict(old.state_dict())  # strict: the part's parameters are not expected
     dense, ids = torch.randn(3, 3), torch.zeros(3, 2, dtype=torch.int64)
     assert torch.equal(model(dense, ids), old(dense, ids))
+
+
+def test_dense_curves_interpolate_between_knots_and_stay_flat_beyond():
+    curves = DenseCurves(2, knots=4, limit=2.0)  # knots at -2, -1, 0, 1, 2
+    with torch.no_grad():
+        curves.values[0] = torch.tensor([4.0, 1.0, 0.0, 1.0, 4.0])  # x^2 at the knots
+        curves.values[1] = torch.tensor([0.0, 0.0, 0.0, 0.0, 10.0])
+    dense = torch.tensor([[0.5, 0.0], [-1.5, 1.5], [-7.0, 2.0], [9.0, 5.0]])
+    expected = torch.tensor([0.5 + 0.0, 2.5 + 5.0, 4.0 + 10.0, 4.0 + 10.0])
+    assert torch.allclose(curves(dense), expected)
+
+
+def test_dense_curves_add_each_inputs_curve_to_the_dcn_logit():
+    model = DCNv2(ModelConfig(cardinalities=(50, 5), dense_features=3))
+    dense, ids = torch.randn(4, 3), torch.zeros(4, 2, dtype=torch.int64)
+    without = model(dense, ids)  # the curves start flat at 0
+    assert model.curves is not None
+    with torch.no_grad():
+        model.curves.values[1] = 0.25  # input 1's curve: 0.25 everywhere
+    assert torch.allclose(model(dense, ids) - without, torch.full((4,), 0.25))
+
+
+def test_only_the_deep_tower_and_cross_layers_decay():
+    model = DCNv2(ModelConfig(cardinalities=(50, 5), dense_features=3, deep_layers=(8,)))
+    config = TrainConfig(learning_rate=0.1, deep_weight_decay=0.5, cross_weight_decay=0.2)
+    optimizer = make_optimizer(model, config)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)  # no data: whatever moves is the decay
+    optimizer.step()
+    shrink = {"deep.0.weight": 1 - 0.1 * 0.5, "cross.0.linear.weight": 1 - 0.1 * 0.2}
+    for name, p in model.named_parameters():
+        assert torch.allclose(p, before[name] * shrink.get(name, 1.0)), name

@@ -47,6 +47,16 @@ class TrainingConfig(dg.Config):
         "logit units (a prior variance of 1/(2 x strength) on an id's own effect). 0 disables "
         "it.",
     )
+    deep_weight_decay: float = Field(
+        default=1.0,
+        description="AdamW weight decay on DCN-v2's deep tower: holds it to what the data "
+        "keeps confirming instead of noise in feature combinations. 0 disables it.",
+    )
+    cross_weight_decay: float = Field(
+        default=0.1,
+        description="AdamW weight decay on DCN-v2's cross layers: the same for the feature "
+        "pairs that carry no signal. 0 disables it.",
+    )
     validation_curve: bool = Field(
         default=True,
         description="After every epoch, score the holdout days for the learning curve (a "
@@ -62,6 +72,11 @@ class TrainingConfig(dg.Config):
         default=True,
         description="DCN-v2: add one weight per id to the logit (a 'wide' part), so each id's "
         "own effect is learned directly under first_order_prior.",
+    )
+    dense_curves: bool = Field(
+        default=True,
+        description="DCN-v2: add a learned piecewise-linear curve per dense input to the "
+        "logit, so a count's own bent effect is learned directly.",
     )
     deep_layers: list[int] = Field(
         default_factory=lambda: [256, 128], description="Hidden sizes of the deep tower."
@@ -181,6 +196,7 @@ def ranking_model(
         deep_layers=tuple(config.deep_layers),
         architecture=config.architecture,
         first_order=config.first_order,
+        dense_curves=config.dense_curves,
     )
     train_config = TrainConfig(
         epochs=config.epochs,
@@ -189,6 +205,8 @@ def ranking_model(
         lr_schedule=config.lr_schedule,
         embedding_prior=config.embedding_prior,
         first_order_prior=config.first_order_prior,
+        deep_weight_decay=config.deep_weight_decay,
+        cross_weight_decay=config.cross_weight_decay,
         max_steps_per_epoch=config.max_steps_per_epoch or None,
         seed=config.seed,
     )
