@@ -52,6 +52,9 @@ def main() -> None:
     parser.add_argument("--deep-layers", default=None, help="e.g. 256,128; default: the model's")
     parser.add_argument("--cross-layers", type=int, default=None, help="default: the model's")
     parser.add_argument(
+        "--dense-curves", action=argparse.BooleanOptionalAction, default=True, help="DCN-v2's"
+    )
+    parser.add_argument(
         "--seeds", type=int, default=1, help="fits with seeds 0..N-1; goals on their mean"
     )
     args = parser.parse_args()
@@ -94,6 +97,7 @@ def main() -> None:
             model_config = dataclasses.replace(model_config, embedding_dim=args.embedding_dim)
         if args.cross_layers is not None:
             model_config = dataclasses.replace(model_config, cross_layers=args.cross_layers)
+        model_config = dataclasses.replace(model_config, dense_curves=args.dense_curves)
         if args.deep_layers is not None:
             deep = tuple(int(width) for width in args.deep_layers.split(","))
             model_config = dataclasses.replace(model_config, deep_layers=deep)
