@@ -240,7 +240,7 @@ def main() -> None:
         for layout in (k.removeprefix("ray_") for k in summary if k.startswith("ray_"))
     }
     for layout, ratio in ray_over_ddp.items():
-        print(f"Ray / plain DDP, {layout} (workers x threads), medians = {ratio:.2f} "
+        print(f"Ray / plain DDP, {layout} (workers x threads), medians = {ratio:.3f} "
               "(goal >= 0.95)")  # fmt: skip
     per_core = max(v["steady_samples_per_second"] for k, v in summary.items()
                    if k.startswith("ray")) / cores  # fmt: skip

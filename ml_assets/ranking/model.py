@@ -175,8 +175,9 @@ class DenseCurves(nn.Module):
 
     Counts act on clicks through saturating, often non-monotone curves. The deep tower can bend
     a feature too, but it has to find the bend among all its inputs, and while it does it also
-    fits noise: on the synthetic data (bench.learning_curve) it left a visible error on the
-    dense features that the curves remove. Their 17 numbers a feature need no prior.
+    fits noise: on the synthetic data (bench.learning_curve) it left an error on the dense
+    features that the curves remove. A few numbers per feature, each fitted from many rows,
+    need no prior.
     """
 
     def __init__(self, features: int, knots: int = 16, limit: float = 3.0):
