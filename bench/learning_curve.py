@@ -102,6 +102,7 @@ def main() -> None:
             deep = tuple(int(width) for width in args.deep_layers.split(","))
             model_config = dataclasses.replace(model_config, deep_layers=deep)
         ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
+        id_counts = window.vocabulary.id_counts()
         histories, fit_seconds = [], []
         try:
             for seed in range(args.seeds):
@@ -116,7 +117,7 @@ def main() -> None:
                     label=schema.label,
                     storage_path=str(Path(directory) / "checkpoints"),
                     run_name=f"learning-curve-{seed}",
-                    id_counts=window.vocabulary.id_counts(),
+                    id_counts=id_counts,
                     validation_files=window.holdout_files,
                 )
                 histories.append(outcome.history)
