@@ -4,7 +4,9 @@ Ray Train restores the latest checkpoint named in the run directory's manager sn
 cut short by a lost node, a directory someone cleaned up, or weights that went NaN would resume
 into an error deep inside a worker, or worse into a garbage model. So the driver looks first:
 an unusable checkpoint is reported with its reason, the run directory is set aside (kept for a
-post-mortem, never deleted) and training restarts from scratch.
+post-mortem, never deleted) and training restarts from scratch. A checkpoint whose weights or
+optimizer groups no longer fit what this code builds (a step retried after a redeploy that
+changed the model) is unusable too: resuming it would fail inside the worker, not heal.
 """
 
 import json
@@ -12,6 +14,9 @@ import time
 from pathlib import Path
 
 import torch
+
+from ml_assets.ranking.loop import TrainConfig, make_optimizer
+from ml_assets.ranking.model import ModelConfig, build_model
 
 CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_FILE = "history.json"
@@ -33,9 +38,13 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return on_disk[-1] if on_disk else None
 
 
-def checkpoint_problem(run_dir: Path) -> str | None:
+def checkpoint_problem(
+    run_dir: Path,
+    model_config: ModelConfig | None = None,
+    train_config: TrainConfig | None = None,
+) -> str | None:
     """Why the run's latest checkpoint cannot be resumed from; None when it can, or when there is
-    nothing to resume."""
+    nothing to resume. With the configs, also whether it fits the model and optimizer they make."""
     if not run_dir.is_dir():
         return None
     latest = latest_checkpoint(run_dir)
@@ -60,7 +69,38 @@ def checkpoint_problem(run_dir: Path) -> str | None:
     ]
     if bad:
         return f"{file} holds non-finite weights ({', '.join(bad[:3])}): training diverged"
+    if model_config is not None and train_config is not None:
+        mismatch = resume_mismatch(state, model_config, train_config)
+        if mismatch:
+            return f"{file} was written by another model or optimizer: {mismatch}"
     return None
+
+
+def resume_mismatch(state: dict, model_config: ModelConfig, train_config: TrainConfig) -> str:
+    """What in a checkpoint's state does not fit the model and optimizer these configs build
+    (empty when it fits): the weights' names and shapes, the optimizer's parameter groups."""
+    model = build_model(model_config)
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    saved = {name: tuple(t.shape) for name, t in state["model"].items()}
+    if saved != expected:
+        missing = sorted(expected.keys() - saved.keys())
+        unexpected = sorted(saved.keys() - expected.keys())
+        reshaped = sorted(n for n in expected.keys() & saved.keys() if expected[n] != saved[n])
+        parts = [
+            f"{label} {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+            for label, names in (
+                ("lacks", missing),
+                ("has unknown", unexpected),
+                ("has other shapes for", reshaped),
+            )
+            if names
+        ]
+        return "weights: " + "; ".join(parts)
+    groups = [len(g["params"]) for g in make_optimizer(model, train_config).param_groups]
+    saved_groups = [len(g["params"]) for g in state["optimizer"].get("param_groups", [])]
+    if saved_groups != groups:
+        return f"optimizer parameter groups of sizes {saved_groups}, this code makes {groups}"
+    return ""
 
 
 def finished_checkpoint(run_dir: Path, epochs: int) -> Path | None:

@@ -300,7 +300,7 @@ def fit_distributed(
     data_context.enable_progress_bars = False
     data_context.print_on_execution_start = False
     existing = Path(storage_path, run_name)
-    problem = checkpoint_problem(existing)
+    problem = checkpoint_problem(existing, model_config, train_config)
     if problem is not None:
         moved = set_aside(existing, problem)
         problem = f"{problem}; set aside as {moved.name}, training restarts from scratch"

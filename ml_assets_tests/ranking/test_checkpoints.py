@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import shutil
 
@@ -13,6 +14,8 @@ from ml_assets.ranking.checkpoints import (
     latest_checkpoint,
     set_aside,
 )
+from ml_assets.ranking.loop import TrainConfig, make_optimizer
+from ml_assets.ranking.model import ModelConfig, build_model
 
 
 def write_checkpoint(run_dir, name, epochs=2, weight=1.0, snapshot=True):
@@ -104,3 +107,48 @@ def test_lost_workers_are_infrastructure_and_code_errors_are_not():
     nan = RuntimeError("loss is NaN")
     assert not is_infrastructure_failure(WorkerGroupError("x", {0: nan, 1: nan}))
     assert not is_infrastructure_failure(ValueError("no such column"))
+
+
+def write_model_checkpoint(run_dir, model_config, optimizer_of=None):
+    """A checkpoint as the worker loop writes it, for `model_config`; `optimizer_of` builds the
+    optimizer from the model (default: the loop's own)."""
+    model = build_model(model_config)
+    optimizer = (optimizer_of or (lambda m: make_optimizer(m, TrainConfig())))(model)
+    directory = run_dir / "checkpoint_a"
+    directory.mkdir(parents=True)
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 0,
+             "history": [{"epoch": 0}], "model_config": model_config.to_dict()}  # fmt: skip
+    torch.save(state, directory / CHECKPOINT_FILE)
+    latest = {"checkpoint_dir_name": directory.name}
+    (run_dir / SNAPSHOT_FILE).write_text(json.dumps({"latest_checkpoint_result": latest}))
+
+
+SMALL_MODEL = ModelConfig(cardinalities=(5, 7), dense_features=3, deep_layers=(8,))
+
+
+def test_a_checkpoint_of_the_same_model_resumes(tmp_path):
+    write_model_checkpoint(tmp_path, SMALL_MODEL)
+    assert checkpoint_problem(tmp_path, SMALL_MODEL, TrainConfig(deep_weight_decay=1.0)) is None
+
+
+def test_a_checkpoint_of_another_model_is_not_resumed(tmp_path):
+    # A step retried after a redeploy that changed the model: its weights would not load.
+    write_model_checkpoint(tmp_path, dataclasses.replace(SMALL_MODEL, dense_curves=False))
+    problem = checkpoint_problem(tmp_path, SMALL_MODEL, TrainConfig())
+    assert problem is not None and "another model or optimizer" in problem
+    assert "weights: lacks curves." in problem
+    wider = dataclasses.replace(SMALL_MODEL, cardinalities=(5, 9))
+    assert "has other shapes for embedding.weight" in checkpoint_problem(
+        tmp_path, wider, TrainConfig()
+    )
+
+
+def test_a_checkpoint_of_another_optimizer_is_not_resumed(tmp_path):
+    # The code before per-group weight decay saved Adam with one group.
+    write_model_checkpoint(tmp_path, SMALL_MODEL, lambda m: torch.optim.Adam(m.parameters()))
+    problem = checkpoint_problem(tmp_path, SMALL_MODEL, TrainConfig())
+    groups = [len(g["params"]) for g in make_optimizer(build_model(SMALL_MODEL), TrainConfig())
+              .param_groups]  # fmt: skip
+    assert len(groups) == 3
+    assert problem is not None and f"this code makes {groups}" in problem
+    assert f"sizes [{sum(groups)}]" in problem
