@@ -38,3 +38,57 @@ def tree_rss(process, proportional: bool = False) -> int:
         except psutil.Error:
             pass
     return total
+
+
+class TreeCPU:
+    """CPU seconds of this process and its descendants, sampled in the background, so a window
+    of wall time (say, the steady epochs) can be split by process afterwards. A throughput ratio
+    on a shared machine moves with whatever else runs; who used the cores does not."""
+
+    def __init__(self, interval_s: float = 0.5):
+        import threading
+
+        self._interval_s = interval_s
+        self._samples: list[tuple[float, dict[int, tuple[str, float]]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "TreeCPU":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import psutil
+
+        root = psutil.Process()
+        while True:
+            snapshot = {}
+            for process in [root, *root.children(recursive=True)]:
+                try:
+                    times = process.cpu_times()
+                    snapshot[process.pid] = (process.name(), times.user + times.system)
+                except psutil.Error:
+                    pass
+            self._samples.append((time.time(), snapshot))
+            if self._stop.wait(self._interval_s):
+                return
+
+    def cores(self, start: float, end: float) -> dict[str, float]:
+        """Cores used between two wall-clock times (the nearest samples), by process name and
+        pid, for the processes alive at both ends."""
+        if not self._samples:
+            return {}
+        first = min(self._samples, key=lambda sample: abs(sample[0] - start))
+        last = min(self._samples, key=lambda sample: abs(sample[0] - end))
+        seconds = last[0] - first[0]
+        if seconds <= 0:
+            return {}
+        return {
+            f"{name}:{pid}": (cpu - first[1][pid][1]) / seconds
+            for pid, (name, cpu) in last[1].items()
+            if pid in first[1]
+        }

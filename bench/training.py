@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from bench.common import write_result
+from bench.common import TreeCPU, write_result
 from ml_assets.ranking.encoding import to_arrays
 from ml_assets.ranking.loop import TrainConfig, in_memory_batches, make_optimizer, train_one_epoch
 from ml_assets.ranking.model import build_model
@@ -77,12 +77,15 @@ def _ddp_worker(rank, world, port, schema, files, model_config, train_config, th
     epochs = []
     for epoch in range(train_config.epochs):
         batches = in_memory_batches(dense, ids, columns[schema.label], worker_batch, [epoch, rank])
+        started_at = time.time()
         stats = train_one_epoch(model, optimizer, batches, train_config, epoch=epoch)
         epochs.append(
             {
                 "samples_per_second": stats.samples_per_second * world,
                 "loss": stats.loss,
                 "wait_fraction": stats.wait_seconds / stats.seconds,
+                "started_at": started_at,
+                "finished_at": time.time(),
             }
         )
     if rank == 0:
@@ -104,8 +107,15 @@ def plain_ddp(schema, files, model_config, train_config, plan: WorkerPlan) -> di
     started = time.perf_counter()
     arguments = (plan.num_workers, port, schema, files, model_config, train_config,
                  plan.threads_per_worker, queue)  # fmt: skip
-    mp.start_processes(_ddp_worker, arguments, nprocs=plan.num_workers, start_method="spawn")  # pyright: ignore[reportPrivateImportUsage]
-    return {"epochs": queue.get(), "wall_seconds": time.perf_counter() - started}
+    with TreeCPU() as cpu:
+        mp.start_processes(_ddp_worker, arguments, nprocs=plan.num_workers, start_method="spawn")  # pyright: ignore[reportPrivateImportUsage]
+        epochs = queue.get()
+    return {
+        "epochs": epochs,
+        "wall_seconds": time.perf_counter() - started,
+        # The ranks train; this process only waits for them.
+        "cpu": steady_cpu(cpu, epochs, is_trainer=lambda name, pid: pid != os.getpid()),
+    }
 
 
 def ray_train(
@@ -121,32 +131,55 @@ def ray_train(
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     samples, probe_cpu_seconds = 0, 0.0
     try:
-        probes = xray_probe.start_probes(interval_s=1.0) if xray else []
-        outcome = fit_distributed(
-            files,
-            model_config=model_config,
-            train_config=train_config,
-            plan=plan,
-            dense=schema.dense,
-            categorical=schema.categorical,
-            label=schema.label,
-            storage_path=str(storage),
-            run_name=f"bench-{plan.num_workers}-{time.time_ns()}",
-        )
+        with TreeCPU() as cpu:
+            probes = xray_probe.start_probes(interval_s=1.0) if xray else []
+            outcome = fit_distributed(
+                files,
+                model_config=model_config,
+                train_config=train_config,
+                plan=plan,
+                dense=schema.dense,
+                categorical=schema.categorical,
+                label=schema.label,
+                storage_path=str(storage),
+                run_name=f"bench-{plan.num_workers}-{time.time_ns()}",
+            )
         if probes:
             probe_cpu_seconds = sum(ray.get([p.cpu_seconds.remote() for p in probes]))
             samples = len(xray_probe.collect(probes, log_lines=200)[0])
     finally:
         ray.shutdown()
+    keys = ("samples_per_second", "loss", "wait_fraction", "started_at", "finished_at")
+    epochs = [{k: e[k] for k in keys} for e in outcome.history]
     return {
-        "epochs": [
-            {k: e[k] for k in ("samples_per_second", "loss", "wait_fraction")}
-            for e in outcome.history
-        ],
+        "epochs": epochs,
         "wall_seconds": time.perf_counter() - started,
+        # Every process but the training workers is Ray's: the driver, GCS, raylet, the log
+        # monitor, Ray Train's controller and helper actors, Ray Data's coordinators.
+        "cpu": steady_cpu(cpu, epochs, is_trainer=lambda name, pid: "RayTrainWorker" in name),
         "xray_samples": samples,
         "xray_probe_cpu_seconds": probe_cpu_seconds,
     }
+
+
+def steady_cpu(cpu: TreeCPU, epochs: list[dict], is_trainer) -> dict:
+    """Cores used over the steady epochs (after the first) by the trainers, by every other
+    process of the run, and by the five busiest of those."""
+    later = epochs[1:] or epochs
+    by_process = cpu.cores(later[0]["started_at"], later[-1]["finished_at"])
+    trainer = {k: v for k, v in by_process.items() if is_trainer(*_name_and_pid(k))}
+    other = {k: v for k, v in by_process.items() if k not in trainer}
+    busiest = sorted(other.items(), key=lambda item: -item[1])[:5]
+    return {
+        "trainer_cores": sum(trainer.values()),
+        "other_cores": sum(other.values()),
+        "busiest_other": {name: round(cores, 4) for name, cores in busiest},
+    }
+
+
+def _name_and_pid(key: str) -> tuple[str, int]:
+    name, _, pid = key.rpartition(":")
+    return name, int(pid)
 
 
 def steady(result: dict) -> float:
@@ -173,6 +206,32 @@ def paired_runs(schema, files, model_config, train_config, plan, storage, repeat
                     ray_train(schema, files, model_config, train_config, plan, storage)
                 )
     return runs
+
+
+def cores_split(ray_runs: list[dict], ddp_runs: list[dict], cores: int) -> dict:
+    """Why Ray / DDP is what it is: the cores each side's trainers got in the steady epochs, the
+    cores the rest of the run took (for Ray: its control plane), and the samples per trainer
+    CPU-second, which leaves out the machine's other tenants."""
+
+    def median(runs: list[dict], key: str) -> float:
+        return float(np.median([r["cpu"][key] for r in runs]))
+
+    def per_trainer_cpu(runs: list[dict]) -> float:
+        return float(np.median([steady(r) / r["cpu"]["trainer_cores"] for r in runs]))
+
+    busiest = {}
+    for run in ray_runs:
+        for name, used in run["cpu"]["busiest_other"].items():
+            busiest.setdefault(name.rpartition(":")[0], []).append(used)
+    return {
+        "ray_trainer_cores": median(ray_runs, "trainer_cores"),
+        "ddp_trainer_cores": median(ddp_runs, "trainer_cores"),
+        "ray_other_cores": median(ray_runs, "other_cores"),
+        "ddp_other_cores": median(ddp_runs, "other_cores"),
+        "ray_other_share": median(ray_runs, "other_cores") / cores,
+        "per_trainer_cpu_ratio": per_trainer_cpu(ray_runs) / per_trainer_cpu(ddp_runs),
+        "ray_busiest_other": {k: float(np.median(v)) for k, v in busiest.items()},
+    }
 
 
 def main() -> None:
@@ -242,6 +301,19 @@ def main() -> None:
     for layout, ratio in ray_over_ddp.items():
         print(f"Ray / plain DDP, {layout} (workers x threads), medians = {ratio:.3f} "
               "(goal >= 0.95)")  # fmt: skip
+    cpu_split = {
+        layout: cores_split(results[f"ray_{layout}"], results[f"ddp_{layout}"], cores)
+        for layout in ray_over_ddp
+    }
+    for layout, split in cpu_split.items():
+        print(
+            f"  where the cores went, {layout}, steady epochs (medians): trainers Ray "
+            f"{split['ray_trainer_cores']:.2f} / DDP {split['ddp_trainer_cores']:.2f} cores; "
+            f"Ray's other processes {split['ray_other_cores']:.3f} cores "
+            f"({split['ray_other_share']:.1%} of the machine; "
+            f"DDP's {split['ddp_other_cores']:.3f}); "
+            f"samples per trainer CPU-second Ray / DDP = {split['per_trainer_cpu_ratio']:.3f}"
+        )
     per_core = max(v["steady_samples_per_second"] for k, v in summary.items()
                    if k.startswith("ray")) / cores  # fmt: skip
     print(f"Ray path samples/s per core = {per_core:,.0f} (goal >= 25,000)")
@@ -261,6 +333,7 @@ def main() -> None:
             "summary": summary,
             "best_ray_ratio_to_plain": best_ray,
             "ray_over_ddp": ray_over_ddp,
+            "cpu_split": cpu_split,
             "ray_samples_per_second_per_core": per_core,
             "gpu": gpu or "no GPU visible: not measured",
             "goals": {"ray / ddp, same workers": ">= 0.95", "samples/s per core": ">= 25000"},
