@@ -9,8 +9,11 @@ Reported: in-loop samples/s (steady state: epochs after the first), Ray / DDP wi
 workers (goal >= 0.95), samples/s per core, the share of step time spent waiting for batches,
 and wall time of the whole fit (Ray start-up included). Each Ray/DDP pair runs `--repeats` times in
 alternating order and the ratio is of the medians: on a shared 2-core machine two runs of the
-same thing differ by up to a fifth.
-Run: .venv/bin/python -m bench.training [--rows 400000] [--epochs 3] [--repeats 2]
+same thing differ by up to a fifth. What explains the ratio is reported beside it, from the CPU
+time of every process in the steady epochs: the cores the trainers got, the cores the rest of
+the run took (for Ray: its control plane, a fixed cost per node), and samples per trainer
+CPU-second, which the machine's other tenants do not move.
+Run: .venv/bin/python -m bench.training [--rows 400000] [--epochs 3] [--repeats 2] [--layouts 1x1]
 """
 
 import argparse
@@ -239,8 +242,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=400_000)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2, help="Ray/DDP pairs per layout")
+    parser.add_argument(
+        "--layouts",
+        default="",
+        help="workers x threads to compare, e.g. 1x1 (default: 1 and 2 workers filling the "
+        "cores); other layouts write bench/results/training-<layouts>.json",
+    )
     args = parser.parse_args()
     cores = os.cpu_count() or 1
+    layouts = [tuple(map(int, layout.split("x"))) for layout in args.layouts.split(",") if layout]
+    layouts = layouts or [(workers, max(1, cores // workers)) for workers in (1, 2)]
     train_config = TrainConfig(epochs=args.epochs, batch_size=1024)
     with tempfile.TemporaryDirectory() as directory:
         schema, files, model_config = prepare(Path(directory), args.rows)
@@ -250,9 +261,9 @@ def main() -> None:
         results[f"plain_1x{cores}_before"] = [
             plain_torch(schema, files, model_config, train_config, cores)
         ]
-        for workers in (1, 2):
-            plan = WorkerPlan(workers, cores / 2 / workers, max(1, cores // workers), False)
-            layout = f"{workers}x{plan.threads_per_worker}"
+        for workers, threads in layouts:
+            plan = WorkerPlan(workers, cores / 2 / workers, threads, False)
+            layout = f"{workers}x{threads}"
             pair = paired_runs(schema, files, model_config, train_config, plan,
                                Path(directory) / "ckpt", args.repeats)  # fmt: skip
             results[f"ddp_{layout}"], results[f"ray_{layout}"] = pair["ddp"], pair["ray"]
@@ -322,7 +333,7 @@ def main() -> None:
     else:
         print(f"GPU {gpu['device']}: {gpu['steady_samples_per_second']:,.0f} samples/s")
     write_result(
-        "training",
+        f"training-{args.layouts.replace(',', '-')}" if args.layouts else "training",
         {
             "rows": args.rows,
             "epochs": args.epochs,
