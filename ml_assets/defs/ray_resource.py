@@ -31,6 +31,19 @@ def init_ray(resource: RayResource, **options: Any):
     return context
 
 
+def embedded_ray_options() -> dict[str, Any]:
+    """`ray.init` options of the embedded Ray: no dashboard (not in `ray[train,data]`), worker
+    logs into the step's log, and without the dashboard's State API, Ray Train's once-a-second
+    complaint about it kept out of that log (ml_assets.ray.worker_setup says why)."""
+    return {
+        "include_dashboard": False,
+        "log_to_driver": True,
+        "runtime_env": {
+            "worker_process_setup_hook": "ml_assets.ray.worker_setup.quiet_missing_state_api"
+        },
+    }
+
+
 class LocalRayCluster(XRayHooks, LocalRay):
     """An embedded Ray started for the step and shut down after it.
 
@@ -68,7 +81,7 @@ class LocalRayCluster(XRayHooks, LocalRay):
                 "Ray is already initialized in this process; the local Ray resource starts its "
                 "own per step. Call ray.shutdown() first, or use the `address` mode to share one."
             )
-        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
+        options = embedded_ray_options()
         if self.num_cpus is not None:
             options["num_cpus"] = self.num_cpus
         if self.num_gpus is not None:
