@@ -18,14 +18,17 @@ from ml_assets.ranking.loop import TrainConfig, make_optimizer
 from ml_assets.ranking.model import ModelConfig, build_model
 
 
-def write_checkpoint(run_dir, name, epochs=2, weight=1.0, snapshot=True):
+def write_checkpoint(
+    run_dir, name, epochs=2, weight=1.0, snapshot=True, model=None, optimizer=None
+):
+    """A checkpoint of `epochs`; `model` and `optimizer` (state dicts) stand in for toy ones."""
     directory = run_dir / name
     directory.mkdir(parents=True)
     history = [{"epoch": e, "loss": 0.5} for e in range(epochs)]
     torch.save(
         {
-            "model": {"w": torch.full((3,), weight), "steps": torch.tensor(4)},
-            "optimizer": {},
+            "model": model or {"w": torch.full((3,), weight), "steps": torch.tensor(4)},
+            "optimizer": optimizer or {},
             "epoch": epochs - 1,
             "history": history,
         },
@@ -115,13 +118,8 @@ def write_model_checkpoint(run_dir, model_config, optimizer_of=None):
     optimizer from the model (default: the loop's own)."""
     model = build_model(model_config)
     optimizer = (optimizer_of or (lambda m: make_optimizer(m, TrainConfig())))(model)
-    directory = run_dir / "checkpoint_a"
-    directory.mkdir(parents=True)
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 0,
-             "history": [{"epoch": 0}], "model_config": model_config.to_dict()}  # fmt: skip
-    torch.save(state, directory / CHECKPOINT_FILE)
-    latest = {"checkpoint_dir_name": directory.name}
-    (run_dir / SNAPSHOT_FILE).write_text(json.dumps({"latest_checkpoint_result": latest}))
+    write_checkpoint(run_dir, "checkpoint_a", epochs=1, model=model.state_dict(),
+                     optimizer=optimizer.state_dict())  # fmt: skip
 
 
 SMALL_MODEL = ModelConfig(cardinalities=(5, 7), dense_features=3, deep_layers=(8,))
