@@ -77,9 +77,9 @@ class TreeCPU:
             if self._stop.wait(self._interval_s):
                 return
 
-    def cores(self, start: float, end: float) -> dict[str, float]:
-        """Cores used between two wall-clock times (the nearest samples), by process name and
-        pid, for the processes alive at both ends."""
+    def cores(self, start: float, end: float) -> dict[tuple[str, int], float]:
+        """Cores used between two wall-clock times (the nearest samples), by (process name,
+        pid), for the processes alive at both ends."""
         if not self._samples:
             return {}
         first = min(self._samples, key=lambda sample: abs(sample[0] - start))
@@ -88,7 +88,7 @@ class TreeCPU:
         if seconds <= 0:
             return {}
         return {
-            f"{name}:{pid}": (cpu - first[1][pid][1]) / seconds
+            (name, pid): (cpu - first[1][pid][1]) / seconds
             for pid, (name, cpu) in last[1].items()
             if pid in first[1]
         }

@@ -170,19 +170,14 @@ def steady_cpu(cpu: TreeCPU, epochs: list[dict], is_trainer) -> dict:
     process of the run, and by the five busiest of those."""
     later = epochs[1:] or epochs
     by_process = cpu.cores(later[0]["started_at"], later[-1]["finished_at"])
-    trainer = {k: v for k, v in by_process.items() if is_trainer(*_name_and_pid(k))}
+    trainer = {k: v for k, v in by_process.items() if is_trainer(*k)}
     other = {k: v for k, v in by_process.items() if k not in trainer}
     busiest = sorted(other.items(), key=lambda item: -item[1])[:5]
     return {
         "trainer_cores": sum(trainer.values()),
         "other_cores": sum(other.values()),
-        "busiest_other": {name: round(cores, 4) for name, cores in busiest},
+        "busiest_other": {f"{name}:{pid}": round(cores, 4) for (name, pid), cores in busiest},
     }
-
-
-def _name_and_pid(key: str) -> tuple[str, int]:
-    name, _, pid = key.rpartition(":")
-    return name, int(pid)
 
 
 def steady(result: dict) -> float:
