@@ -76,8 +76,12 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     }
     groups = decay_groups(model)
     chosen = [{"params": groups[name], "weight_decay": rate} for name, rate in rates.items()]
+    # fused: one kernel updates every parameter, instead of torch's per-tensor loop of small ops
+    # (its default on CPU). On 2 cores that halves the step, 1.27 to 0.63 ms, and makes the whole
+    # 13 ms batch 5.5% faster (bench.optimizer). The update is the same, and it resumes the
+    # state the unfused one saved.
     return torch.optim.AdamW(
-        [group for group in chosen if group["params"]], lr=config.learning_rate
+        [group for group in chosen if group["params"]], lr=config.learning_rate, fused=True
     )
 
 

@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -211,7 +213,8 @@ def test_the_first_order_prior_shrinks_rare_ids_in_logit_units():
 
 @pytest.mark.parametrize("part", ["first_order", "dense_curves"])
 def test_models_saved_before_a_part_existed_load_without_it(part):
-    old = DCNv2(ModelConfig(cardinalities=(50, 5), dense_features=3, **{part: False}))
+    without_part: dict = {part: False}
+    old = DCNv2(ModelConfig(cardinalities=(50, 5), dense_features=3, **without_part))
     saved = {k: v for k, v in old.config.to_dict().items() if k != part}
     config = ModelConfig.from_dict(saved)
     assert getattr(config, part) is False
@@ -252,3 +255,45 @@ def test_only_the_deep_tower_and_cross_layers_decay():
     shrink = {"deep.0.weight": 1 - 0.1 * 0.5, "cross.0.linear.weight": 1 - 0.1 * 0.2}
     for name, p in model.named_parameters():
         assert torch.allclose(p, before[name] * shrink.get(name, 1.0)), name
+
+
+def test_the_fused_optimizer_continues_a_run_saved_by_the_unfused_one():
+    """Checkpoints written before the optimizer was fused resume into the same trajectory:
+    moments and step count carry over (a lost step count would redo Adam's bias correction)."""
+    dense, ids, labels = toy_problem(rows=512)
+    config = TrainConfig(learning_rate=1e-2, deep_weight_decay=0.1)
+    model_config = ModelConfig(cardinalities=(50, 5), dense_features=3, deep_layers=(8,))
+
+    def step(model, optimizer):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            model(torch.from_numpy(dense), torch.from_numpy(ids)), torch.from_numpy(labels)
+        )
+        loss.backward()
+        optimizer.step()
+
+    torch.manual_seed(0)
+    unfused_model = build_model(model_config)
+    groups = make_optimizer(unfused_model, config).param_groups
+    unfused = torch.optim.AdamW(
+        [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in groups],
+        lr=config.learning_rate,
+        fused=False,
+    )
+    for _ in range(3):
+        step(unfused_model, unfused)
+    resumed_model = build_model(model_config)
+    resumed_model.load_state_dict(unfused_model.state_dict())
+    resumed = make_optimizer(resumed_model, config)
+    saved = io.BytesIO()  # through torch.save as a checkpoint goes: no tensor shared
+    torch.save(unfused.state_dict(), saved)
+    saved.seek(0)
+    resumed.load_state_dict(torch.load(saved))
+    assert resumed.defaults["fused"] and not unfused.defaults["fused"]
+    for _ in range(2):
+        step(unfused_model, unfused)
+        step(resumed_model, resumed)
+    for (name, expected), actual in zip(
+        unfused_model.named_parameters(), resumed_model.parameters(), strict=True
+    ):
+        assert torch.allclose(actual, expected, atol=1e-6), name
