@@ -9,10 +9,11 @@ Reported: in-loop samples/s (steady state: epochs after the first), Ray / DDP wi
 workers (goal >= 0.95), samples/s per core, the share of step time spent waiting for batches,
 and wall time of the whole fit (Ray start-up included). Each Ray/DDP pair runs `--repeats` times in
 alternating order and the ratio is of the medians: on a shared 2-core machine two runs of the
-same thing differ by up to a fifth. What explains the ratio is reported beside it, from the CPU
-time of every process in the steady epochs: the cores the trainers got, the cores the rest of
-the run took (for Ray: its control plane, a fixed cost per node), and samples per trainer
-CPU-second, which the machine's other tenants do not move.
+same thing differ by up to a fifth, so the ratio of each back-to-back pair is printed too. What
+explains the ratio is reported beside it, from the CPU time of every process in the steady
+epochs: the cores the trainers got, the cores the rest of the run took (for Ray: its control
+plane, a fixed cost per node), and samples per trainer CPU-second, which the machine's other
+tenants do not move.
 Run: .venv/bin/python -m bench.training [--rows 400000] [--epochs 3] [--repeats 2] [--layouts 1x1]
 """
 
@@ -304,9 +305,20 @@ def main() -> None:
         / summary[f"ddp_{layout}"]["steady_samples_per_second"]
         for layout in (k.removeprefix("ray_") for k in summary if k.startswith("ray_"))
     }
+    # Each pair ran back to back, so its ratio leaves out the machine's slower drifts; the
+    # spread of the pairs is the noise any single comparison carries.
+    per_pair = {
+        layout: [
+            steady(ray) / steady(ddp)
+            for ray, ddp in zip(results[f"ray_{layout}"], results[f"ddp_{layout}"], strict=True)
+        ]
+        for layout in ray_over_ddp
+    }
     for layout, ratio in ray_over_ddp.items():
+        pairs = per_pair[layout]
         print(f"Ray / plain DDP, {layout} (workers x threads), medians = {ratio:.3f} "
-              "(goal >= 0.95)")  # fmt: skip
+              f"(goal >= 0.95); per pair {' / '.join(f'{p:.3f}' for p in pairs)}, "
+              f"median {np.median(pairs):.3f}")  # fmt: skip
     cpu_split = {
         layout: cores_split(results[f"ray_{layout}"], results[f"ddp_{layout}"], cores)
         for layout in ray_over_ddp
@@ -339,6 +351,7 @@ def main() -> None:
             "summary": summary,
             "best_ray_ratio_to_plain": best_ray,
             "ray_over_ddp": ray_over_ddp,
+            "ray_over_ddp_per_pair": per_pair,
             "cpu_split": cpu_split,
             "ray_samples_per_second_per_core": per_core,
             "gpu": gpu or "no GPU visible: not measured",
