@@ -1,10 +1,21 @@
 """All benchmarks, one after another (each writes bench/results/<name>.json)."""
 
-from bench import features, leak, learning_curve, memory, quality, training, xray_overhead
+from bench import (
+    features,
+    leak,
+    learning_curve,
+    memory,
+    optimizer,
+    quality,
+    training,
+    xray_overhead,
+)
+
+BENCHMARKS = (features, optimizer, training, memory, quality, learning_curve, leak, xray_overhead)
 
 
 def main() -> None:
-    for module in (features, training, memory, quality, learning_curve, leak, xray_overhead):
+    for module in BENCHMARKS:
         print(f"== {module.__name__}")
         module.main()
 
