@@ -355,9 +355,17 @@ def main() -> None:
             "cpu_split": cpu_split,
             "ray_samples_per_second_per_core": per_core,
             "gpu": gpu or "no GPU visible: not measured",
-            "goals": {"ray / ddp, same workers": ">= 0.95", "samples/s per core": ">= 25000"},
+            "goals": {
+                "ray / ddp, same workers": ">= 0.95, as the ratio of medians and per pair",
+                "samples/s per core": ">= 25000",
+            },
             "goals_met": {
-                "ray / ddp, same workers": bool(min(ray_over_ddp.values()) >= 0.95),
+                # Met only if both readings say so: the ratio of the medians, and the median
+                # of the back-to-back pairs, which the machine's drifts move less.
+                "ray / ddp, same workers": bool(
+                    min(ray_over_ddp.values()) >= 0.95
+                    and min(float(np.median(p)) for p in per_pair.values()) >= 0.95
+                ),
                 "samples/s per core": bool(per_core >= 25_000),
             },
         },
