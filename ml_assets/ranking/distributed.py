@@ -354,7 +354,7 @@ def fit_distributed(
             storage_path=storage_path,
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
             failure_config=ray.train.FailureConfig(max_failures=max_failures),
-            worker_runtime_env={"env_vars": {"OMP_NUM_THREADS": str(plan.threads_per_worker)}},
+            worker_runtime_env={"env_vars": training_worker_env(plan)},
         ),
         datasets={"train": dataset},
         dataset_config=dataset_config,
@@ -373,6 +373,25 @@ def fit_distributed(
         history=history,
         discarded_checkpoint=problem,
     )
+
+
+def training_worker_env(plan: WorkerPlan) -> dict[str, str]:
+    """Environment variables of the Ray Train workers.
+
+    `RAY_worker_niceness` 0: Ray starts every worker process at nice 15, so that a busy worker
+    never starves Ray's own processes (GCS, raylet, the log monitor, at nice 0). For a trainer
+    that means the kernel hands its core to any of them, or to anything else on the node at
+    nice 0, the moment it wakes, and a trainer's intra-op threads then wait for the one that
+    lost its core. At 0 the trainers share the cores evenly with Ray's processes, which need
+    about 0.1 cores and still get them, and go before Ray's helper actors and Ray Data's tasks,
+    which stay at 15. Measured on 2 cores, 1 worker x 2 threads, 5 back-to-back rounds against
+    plain DDP (which runs at 0): 0.970 against 0.944 at Ray's default, and a streamed window
+    1-11% faster in 3 of 3 rounds. Ray's job submission does the same for its drivers.
+    """
+    return {
+        "OMP_NUM_THREADS": str(plan.threads_per_worker),
+        "RAY_worker_niceness": "0",
+    }
 
 
 def is_infrastructure_failure(error: BaseException) -> bool:

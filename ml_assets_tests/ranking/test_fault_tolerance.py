@@ -1,6 +1,11 @@
 """Ray Train on a real local Ray with real failures: a SIGKILLed worker mid-epoch, and a corrupt
-checkpoint left by an earlier attempt."""
+checkpoint left by an earlier attempt; and the priority the training workers run at."""
 
+import contextlib
+import threading
+import time
+
+import psutil
 import pytest
 import ray
 
@@ -91,3 +96,33 @@ def test_a_streamed_window_sees_every_row_once_per_epoch_and_learns(data, local_
                   stream_budget_bytes=64 * 2**20)  # fmt: skip
     assert [r["samples"] for r in outcome.history] == [80_000, 80_000]
     assert outcome.history[1]["loss"] < outcome.history[0]["loss"] < 0.6
+
+
+class RayWorkerNiceness(threading.Thread):
+    """The niceness of Ray's worker processes on this host, by the actor class in their process
+    title, polled while a fit runs until both kinds asked for have been seen."""
+
+    def __init__(self, kinds: tuple[str, ...], timeout: float = 300):
+        super().__init__(daemon=True)
+        self.kinds, self.timeout = kinds, timeout
+        self.seen: dict[str, set[int]] = {}
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline and set(self.seen) != set(self.kinds):
+            for process in psutil.process_iter(["cmdline"]):
+                title = " ".join(process.info["cmdline"] or ())
+                for kind in self.kinds:
+                    if title.startswith(f"ray::{kind}"):
+                        with contextlib.suppress(psutil.Error):
+                            self.seen.setdefault(kind, set()).add(process.nice())
+            time.sleep(0.2)  # polling other processes' state
+
+
+def test_the_trainers_run_at_nice_0_and_rays_helpers_at_rays_default(data, local_ray, tmp_path):
+    watch = RayWorkerNiceness(("RayTrainWorker", "TrainController"))
+    watch.start()
+    outcome = fit(data, tmp_path, "niceness", epochs=1)
+    watch.join(timeout=5)
+    assert len(outcome.history) == 1
+    assert watch.seen == {"RayTrainWorker": {0}, "TrainController": {15}}
