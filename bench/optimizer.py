@@ -1,9 +1,10 @@
 """The optimizer step: torch's default AdamW on CPU (a loop of small ops per tensor) vs fused.
 
-The CI-sized DCN-v2 of bench.training, one batch of 1024 rows, the decay groups the training
-loop uses, the machine's threads. Each round times both, in alternating order, over the same
-steps; reported are the medians of the per-round step times and of the whole batch (forward,
-backward, step), and what fusing saves of the batch.
+The CI-sized DCN-v2 of bench.training, one batch of 1024 rows, the training loop's own
+optimizer (`make_optimizer`, its decay groups) with `fused` on and off, the machine's threads.
+Each round times both, in alternating order, over the same steps; reported are the medians of
+the per-round step times and of the whole batch (forward, backward, step), and what fusing
+saves of the batch.
 Run: .venv/bin/python -m bench.optimizer [--rounds 5] [--steps 300]
 """
 
@@ -16,16 +17,19 @@ import numpy as np
 import torch
 
 from bench.common import write_result
-from ml_assets.ranking.model import build_model, decay_groups
+from ml_assets.ranking.loop import TrainConfig, make_optimizer
+from ml_assets.ranking.model import build_model
 from ml_assets.ranking.sample_data import encoded_synthetic_days
+
+# The training asset's decay on the deep tower and cross layers: the optimizer users get.
+TRAIN_CONFIG = TrainConfig(learning_rate=1e-3, deep_weight_decay=1.0, cross_weight_decay=0.1)
 
 
 def time_steps(model_config, fused: bool, steps: int, batch: int) -> dict:
     """Milliseconds per optimizer step and per whole batch, after a warm-up of 50 steps."""
     torch.manual_seed(0)
     model = build_model(model_config)
-    groups = [{"params": p, "weight_decay": 1e-4} for p in decay_groups(model).values() if p]
-    optimizer = torch.optim.AdamW(groups, lr=1e-3, fused=fused)
+    optimizer = make_optimizer(model, TRAIN_CONFIG, fused=fused)
     dense = torch.randn(batch, model_config.dense_features)
     ids = torch.stack([torch.randint(0, c, (batch,)) for c in model_config.cardinalities], 1)
     labels = torch.randint(0, 2, (batch,)).float()

@@ -67,8 +67,11 @@ class EpochStats:
         return self.samples / self.seconds if self.seconds else 0.0
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW, with each group of model.decay_groups at its own decay (plain Adam if all are 0)."""
+def make_optimizer(
+    model: nn.Module, config: TrainConfig, fused: bool = True
+) -> torch.optim.Optimizer:
+    """AdamW, with each group of model.decay_groups at its own decay (plain Adam if all are 0).
+    `fused=False` gives torch's default update, for comparisons (bench.optimizer)."""
     rates = {
         "deep": config.deep_weight_decay,
         "cross": config.cross_weight_decay,
@@ -81,7 +84,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     # 13 ms batch 5.5% faster (bench.optimizer). The update is the same, and it resumes the
     # state the unfused one saved.
     return torch.optim.AdamW(
-        [group for group in chosen if group["params"]], lr=config.learning_rate, fused=True
+        [group for group in chosen if group["params"]], lr=config.learning_rate, fused=fused
     )
 
 

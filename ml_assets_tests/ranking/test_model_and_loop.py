@@ -274,12 +274,7 @@ def test_the_fused_optimizer_continues_a_run_saved_by_the_unfused_one():
 
     torch.manual_seed(0)
     unfused_model = build_model(model_config)
-    groups = make_optimizer(unfused_model, config).param_groups
-    unfused = torch.optim.AdamW(
-        [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in groups],
-        lr=config.learning_rate,
-        fused=False,
-    )
+    unfused = make_optimizer(unfused_model, config, fused=False)
     for _ in range(3):
         step(unfused_model, unfused)
     resumed_model = build_model(model_config)
