@@ -3,24 +3,23 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-# torch 2.13.0 CPU: a wheel directory when the machine has one, else PyTorch's CPU index.
-TORCH_WHEELS ?= /opt/wheels
-TORCH_SOURCE := $(if $(wildcard $(TORCH_WHEELS)/torch-*.whl),--find-links $(TORCH_WHEELS),--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
+LOCKS := requirements.lock requirements-torch-cpu.lock requirements-torch-cuda.lock
 export UV_COMPILE_BYTECODE := 1
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export ML_ASSETS_HOME ?= $(CURDIR)/.ml_assets
 
-.PHONY: setup browser demo test test-fast lint dev bench lock clean
+.PHONY: setup browser postgres demo test test-fast lint dev bench lock clean
 
-$(BIN)/uv:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet uv==0.13.9
-
-# Re-installs only when the lock or the project metadata change: a second run is instant.
-$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip sync --python $(BIN)/python $(TORCH_SOURCE) requirements.lock
-	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
-	touch $@
+# Re-installs only when a lock, the project metadata or a forced TORCH_BUILD change: a second run
+# is instant. The stamp holds the torch build installed (scripts/torch_build.py chooses it).
+ifneq ($(filter cpu cuda,$(TORCH_BUILD)),)
+ifneq ($(TORCH_BUILD),$(shell cat $(VENV)/.installed 2>/dev/null))
+.PHONY: $(VENV)/.installed
+endif
+endif
+$(VENV)/.installed: $(LOCKS) pyproject.toml scripts/sync_venv.sh scripts/torch_build.py
+	build=$$(PYTHON=$(PYTHON) scripts/sync_venv.sh $(VENV)) && \
+	  $(BIN)/uv pip install --python $(BIN)/python --no-deps -e . && echo "$$build" > $@
 
 setup: $(VENV)/.installed
 
@@ -30,23 +29,25 @@ demo: setup
 
 # Debian's chromium for the browser tests (playwright drives it; it never downloads a browser).
 browser:
-	@command -v chromium >/dev/null || { echo "installing Debian's chromium for browser tests"; \
-	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
-	  || { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -q && \
-	       $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; }
+	@scripts/apt_install.sh chromium
+
+# PostgreSQL's server binaries: the tests start a server of their own from them (initdb in a
+# temporary directory, a free port on 127.0.0.1) and stop it by PID.
+postgres:
+	@scripts/apt_install.sh postgresql
 
 # Lint, then every test tier (unit, Dagster, slow end-to-end with real Ray + MLflow server,
 # kube with a real API server, browser with Debian's chromium).
-test: setup browser
-	$(BIN)/ruff check ml_assets ml_assets_tests bench
-	$(BIN)/ruff format --check ml_assets ml_assets_tests bench
+test: setup browser postgres
+	$(BIN)/ruff check ml_assets ml_assets_tests bench scripts
+	$(BIN)/ruff format --check ml_assets ml_assets_tests bench scripts
 	$(BIN)/pytest
 
 test-fast: setup
 	$(BIN)/pytest -m "not slow and not kube"
 
 lint: setup
-	$(BIN)/ruff check ml_assets ml_assets_tests bench
+	$(BIN)/ruff check ml_assets ml_assets_tests bench scripts
 	$(BIN)/pyright
 
 dev: setup
@@ -55,9 +56,14 @@ dev: setup
 bench: setup
 	$(BIN)/python -m bench.run_all
 
-lock: | $(BIN)/uv
+# One resolution against PyPI, split into the stack and the two torch builds (scripts/split_lock.py);
+# the current pins are the resolver's preferences, so only what pyproject.toml changed moves.
+lock: setup
+	cat requirements.lock requirements-torch-cuda.lock > $(VENV)/resolved.lock
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
-	  --python-platform x86_64-unknown-linux-gnu $(TORCH_SOURCE) -o requirements.lock
+	  --python-platform x86_64-unknown-linux-gnu --custom-compile-command "make lock" \
+	  -o $(VENV)/resolved.lock
+	$(BIN)/python scripts/split_lock.py $(VENV)/resolved.lock
 
 clean:
 	rm -rf $(VENV) .dagster_home .ml_assets

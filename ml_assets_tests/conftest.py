@@ -13,6 +13,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from ml_assets_tests.services import PostgresServer, chromium_executable
+
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -64,16 +66,28 @@ def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float) -> N
     raise TimeoutError(f"{url} not healthy after {timeout}s")
 
 
-@pytest.fixture
-def postgres_database(monkeypatch):
-    """A fresh database on the machine's PostgreSQL (trust auth), dropped afterwards."""
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", 5432)) != 0:
-            pytest.skip("no PostgreSQL on 127.0.0.1:5432")
-    import psycopg2
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The path of Debian's chromium; skips (fails under CI=true) where it is not installed."""
+    return chromium_executable()
 
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The session's own PostgreSQL server (services.PostgresServer), stopped by PID after it."""
+    server = PostgresServer.start(free_port())
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_database(postgres_server, monkeypatch):
+    """A fresh database on the session's PostgreSQL, in the DAGSTER_PG_* settings that
+    `dagster.production.yaml` reads; dropped afterwards."""
     name = f"ml_assets_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    admin = postgres_server.connect()
     admin.autocommit = True
     admin.cursor().execute(f"CREATE DATABASE {name}")
     for variable, value in {
@@ -81,7 +95,7 @@ def postgres_database(monkeypatch):
         "DAGSTER_PG_USERNAME": "postgres",
         "DAGSTER_PG_PASSWORD": "",
         "DAGSTER_PG_DB": name,
-        "DAGSTER_PG_PORT": "5432",
+        "DAGSTER_PG_PORT": str(postgres_server.port),
     }.items():
         monkeypatch.setenv(variable, value)
     try:

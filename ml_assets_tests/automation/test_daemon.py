@@ -1,5 +1,5 @@
-"""A real `dagster-daemon` on the production instance configuration (PostgreSQL on
-127.0.0.1:5432): the new-data sensor launches a run that ingests the landed days and publishes
+"""A real `dagster-daemon` on the production instance configuration (the test session's own
+PostgreSQL server): the new-data sensor launches a run that ingests the landed days and publishes
 a champion; a tick without new data launches nothing; a backfill over 3 days runs 3 day runs and
 one training run. Runs execute as the daemon launches them: in their own processes, with a real
 embedded Ray for training and the local MLflow store."""

@@ -1,4 +1,4 @@
-"""The production instance configuration against the real PostgreSQL on 127.0.0.1:5432."""
+"""The production instance configuration against a real PostgreSQL server (the session's own)."""
 
 import shutil
 from pathlib import Path
@@ -11,9 +11,7 @@ from ml_assets.defs.resources import ImpressionSource, StorageResource
 PRODUCTION_YAML = Path(__file__).resolve().parents[2] / "dagster.production.yaml"
 
 
-def test_production_instance_stores_runs_in_postgres(postgres_database, tmp_path):
-    import psycopg2
-
+def test_production_instance_stores_runs_in_postgres(postgres_server, postgres_database, tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PRODUCTION_YAML, home / "dagster.yaml")
@@ -32,7 +30,7 @@ def test_production_instance_stores_runs_in_postgres(postgres_database, tmp_path
         )
         assert result.success
     # The run and its materialization are rows in the Postgres database itself.
-    with psycopg2.connect(host="127.0.0.1", user="postgres", dbname=postgres_database) as db:
+    with postgres_server.connect(postgres_database) as db:
         cursor = db.cursor()
         cursor.execute("SELECT status FROM runs WHERE run_id = %s", (result.run_id,))
         assert cursor.fetchone() == ("SUCCESS",)

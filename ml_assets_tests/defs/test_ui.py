@@ -14,12 +14,9 @@ import pytest
 
 from ml_assets_tests.conftest import VENV_BIN, free_port, stop_process_group, wait_until_healthy
 from ml_assets_tests.defs.test_definitions import ASSETS
-from ml_assets_tests.xray.test_report import CHROMIUM, CHROMIUM_FLAGS
+from ml_assets_tests.services import CHROMIUM_FLAGS
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
-]
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "ui"
@@ -53,12 +50,12 @@ def dagster_dev(tmp_path, monkeypatch):
         log.close()
 
 
-def test_launch_one_partition_from_the_asset_graph(dagster_dev):
+def test_launch_one_partition_from_the_asset_graph(chromium, dagster_dev):
     from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(60_000)
         # Dagster's first-visit newsletter dialog can cover the page at any moment: dismiss it.

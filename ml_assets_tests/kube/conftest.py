@@ -16,6 +16,7 @@ from ml_assets_tests.kube.fake_kuberay import (
     VERSION,
     FakeKubeRayOperator,
 )
+from ml_assets_tests.services import unavailable
 
 K8S_DIR = Path(__file__).resolve().parents[2] / "k8s"
 NAMESPACE = "ml-assets"
@@ -63,7 +64,7 @@ def create_ray_token_secret(api_client, token: str) -> None:
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory):
     if not RAYCLUSTER_CRD.is_file():
-        pytest.skip(
+        unavailable(
             f"KubeRay CRDs not found at {RAYCLUSTER_CRD} (../shared/kuberay); "
             "set ML_ASSETS_KUBERAY_CRDS to their directory to run the kube tier"
         )

@@ -1,24 +1,10 @@
 """The X-Ray record's figures, and its HTML report as a real browser shows it."""
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from ml_assets.xray.record import EVENTS, XRayRecord, load_records, record_dir
 from ml_assets.xray.report import render_html
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from ml_assets_tests.services import CHROMIUM_FLAGS
 
 
 def a_record(outcome: str = "succeeded") -> XRayRecord:
@@ -85,8 +71,7 @@ def test_records_round_trip_and_are_found_by_run_id_prefix(tmp_path):
         load_records(tmp_path, "feedbeef")
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
-def test_the_html_report_opens_from_disk_and_shows_the_record(tmp_path):
+def test_the_html_report_opens_from_disk_and_shows_the_record(chromium, tmp_path):
     from playwright.sync_api import sync_playwright
 
     record = a_record(outcome="failed")
@@ -95,7 +80,7 @@ def test_the_html_report_opens_from_disk_and_shows_the_record(tmp_path):
     page_file.write_text(render_html(record))
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         requests: list[str] = []
         page.on("request", lambda request: requests.append(request.url))
