@@ -8,7 +8,7 @@ export UV_COMPILE_BYTECODE := 1
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export ML_ASSETS_HOME ?= $(CURDIR)/.ml_assets
 
-.PHONY: setup browser postgres demo test test-fast lint dev bench lock clean
+.PHONY: setup browser postgres kube-binaries demo test test-fast lint dev bench lock clean
 
 # Re-installs only when a lock, the project metadata or a forced TORCH_BUILD change: a second run
 # is instant. The stamp holds the torch build installed (scripts/torch_build.py chooses it).
@@ -36,9 +36,13 @@ browser:
 postgres:
 	@scripts/apt_install.sh postgresql
 
+# The development cluster's binaries at devcluster/versions.env, built once into a cache.
+kube-binaries:
+	devcluster/build_binaries.sh
+
 # Lint, then every test tier (unit, Dagster, slow end-to-end with real Ray + MLflow server,
 # kube with a real API server, browser with Debian's chromium).
-test: setup browser postgres
+test: setup browser postgres kube-binaries
 	$(BIN)/ruff check ml_assets ml_assets_tests bench scripts
 	$(BIN)/ruff format --check ml_assets ml_assets_tests bench scripts
 	$(BIN)/pytest

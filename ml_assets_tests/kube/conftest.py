@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ml_assets_tests.kube.control_plane import ControlPlane, binaries_dir, build_binaries
-from ml_assets_tests.kube.crds import RAYCLUSTER_CRD, install_raycluster_crd
+from ml_assets_tests.kube.control_plane import ControlPlane, build_binaries
+from ml_assets_tests.kube.crds import install_raycluster_crd
 from ml_assets_tests.kube.fake_kuberay import (
     AUTH_TOKEN_KEY,
     GROUP,
@@ -16,7 +16,6 @@ from ml_assets_tests.kube.fake_kuberay import (
     VERSION,
     FakeKubeRayOperator,
 )
-from ml_assets_tests.services import unavailable
 
 K8S_DIR = Path(__file__).resolve().parents[2] / "k8s"
 NAMESPACE = "ml-assets"
@@ -63,14 +62,10 @@ def create_ray_token_secret(api_client, token: str) -> None:
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory):
-    if not RAYCLUSTER_CRD.is_file():
-        unavailable(
-            f"KubeRay CRDs not found at {RAYCLUSTER_CRD} (../shared/kuberay); "
-            "set ML_ASSETS_KUBERAY_CRDS to their directory to run the kube tier"
-        )
-    plane = ControlPlane(tmp_path_factory.mktemp("kube"), binaries_dir() or build_binaries())
+    built = build_binaries()
+    plane = ControlPlane(tmp_path_factory.mktemp("kube"), built / "bin")
     try:
-        plane.start(before_controllers=install_raycluster_crd)
+        plane.start(before_controllers=lambda api: install_raycluster_crd(api, built / "crds"))
         admin = plane.api_client()
         apply(admin, manifests(K8S_DIR / "namespace.yaml"))
         apply(admin, manifests(K8S_DIR / "rbac.yaml"))

@@ -7,7 +7,7 @@ from kubernetes.client import ApiException
 
 from ml_assets.ray.cluster_spec import ClusterOwner, render_raycluster
 from ml_assets.ray.profiles import DEFAULT_PROFILES_DIR, ProfileError, load_profile
-from ml_assets_tests.kube.conftest import K8S_DIR, apply, list_rayclusters, manifests
+from ml_assets_tests.kube.conftest import K8S_DIR, NAMESPACE, apply, list_rayclusters, manifests
 
 OWNER = ClusterOwner(run_id="0f1e2d3c-aaaa-bbbb-cccc-1234567890ab", asset="ranking_model",
                      partition="2026-11-01..2026-11-07", owner_uid="ab12cd34")  # fmt: skip
@@ -53,3 +53,28 @@ def test_k8s_manifests_apply_with_a_server_side_dry_run(admin, path):
         for document in documents:
             document["metadata"]["name"] += "-dry"
     apply(admin, documents, dry_run=True)
+
+
+def test_pod_security_restricted_refuses_a_bare_pod_with_its_reasons(admin):
+    from kubernetes import client
+
+    bare = {"metadata": {"name": "bare"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    with pytest.raises(ApiException) as refused:
+        client.CoreV1Api(admin).create_namespaced_pod(NAMESPACE, bare, dry_run="All")
+    assert refused.value.status == 403
+    for reason in ("allowPrivilegeEscalation != false", "unrestricted capabilities",
+                   "runAsNonRoot != true", "seccompProfile"):  # fmt: skip
+        assert reason in refused.value.body
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_profiles_ray_pods_pass_pod_security_restricted(admin, profile):
+    from kubernetes import client
+
+    spec = render_raycluster(load_profile(profile), OWNER)["spec"]
+    templates = [spec["headGroupSpec"]["template"]]
+    templates += [group["template"] for group in spec["workerGroupSpecs"]]
+    for template in templates:
+        pod = {"metadata": {"name": "admission-probe"}, "spec": template["spec"]}
+        created = client.CoreV1Api(admin).create_namespaced_pod(NAMESPACE, pod, dry_run="All")
+        assert created.spec.security_context.seccomp_profile.type == "RuntimeDefault"
