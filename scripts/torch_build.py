@@ -5,7 +5,7 @@ only. Prints the build on stdout (`cpu` and its index, or `cuda`); what it decid
 on stderr. An index that cannot be reached is one line naming it and the variable to set,
 exit 2, instead of an installer's DNS trace after retries.
 
-  TORCH_BUILD=cpu    PyTorch's CPU index (small: torch alone, about 200 MB)
+  TORCH_BUILD=cpu    PyTorch's CPU index (small: torch alone, no CUDA wheels)
   TORCH_BUILD=cuda   PyPI's torch (the CUDA 13 build, 4.6 GB with its CUDA wheels; runs on CPU)
   TORCH_BUILD=auto   cpu where PyTorch's CPU index answers, else cuda (the default)
 
@@ -49,7 +49,7 @@ def answers(index: str, project: str = "torch") -> str | None:
 
 
 def choose(requested: str) -> str:
-    """The build to install; raises SystemExit(2) with one line when it cannot be had."""
+    """The build to install; raises SystemExit with one line when it cannot be had."""
     if requested not in BUILDS:
         raise SystemExit(f"TORCH_BUILD={requested!r} is not one of {', '.join(BUILDS)}")
     build = requested
