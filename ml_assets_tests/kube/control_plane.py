@@ -34,7 +34,7 @@ def _free_port() -> int:
 
 def build_binaries() -> Path:
     """The folder with bin/ and crds/ of the pinned versions; builds them the first time (about
-    13 minutes on 2 cores: Kubernetes, the KubeRay operator, CoreDNS), else returns at once."""
+    10 minutes on 2 cores: Kubernetes, the KubeRay operator, CoreDNS), else returns at once."""
     result = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"building the cluster's binaries failed:\n{result.stderr[-4000:]}")
