@@ -18,6 +18,12 @@ CACHE=${ML_ASSETS_DEVCLUSTER_CACHE:-$HOME/.cache/ml_assets/devcluster}
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false" CGO_ENABLED=0
 mkdir -p "$CACHE"
 log() { echo "devcluster: $*" >&2; }
+# The go command's module-by-module chatter goes to the part's build.log, shown if a step fails.
+quietly() {  # log-file command...
+  local file=$1
+  shift
+  "$@" >>"$file" 2>&1 || { tail -n 40 "$file" >&2; echo "devcluster: failed: $*" >&2; return 1; }
+}
 
 # Each part builds into DIR/bin.tmp, renamed to DIR/bin only when every step succeeded.
 built() { [[ -d $1/bin ]]; }
@@ -53,7 +59,7 @@ kubernetes() {
   log "building Kubernetes $KUBERNETES_VERSION (about 7 minutes on 2 cores, 2.3 GB of memory)"
   (
     cd "$work"
-    go mod init devcluster/kubernetes >/dev/null 2>&1
+    quietly "$dir/build.log" go mod init devcluster/kubernetes
     # k8s.io/kubernetes replaces its staging modules by folders of its own repository; a module
     # that requires it names their published versions (v0.X.Y for v1.X.Y) instead.
     gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
@@ -61,14 +67,15 @@ kubernetes() {
       while read -r module; do echo "replace $module => $module v0${KUBERNETES_VERSION#v1}"; done >>go.mod
     commands="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl"
     for command in $commands; do
-      go get "k8s.io/kubernetes/cmd/$command@$KUBERNETES_VERSION"
+      quietly "$dir/build.log" go get "k8s.io/kubernetes/cmd/$command@$KUBERNETES_VERSION"
     done
     version=k8s.io/component-base/version
     flags="-s -w -X $version.gitVersion=$KUBERNETES_VERSION -X $version.gitMajor=1"
     flags+=" -X $version.gitMinor=$minor -X $version.gitTreeState=clean"
     flags+=" -X $version.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     for command in $commands; do
-      go build -ldflags "$flags" -o "$dir/bin.tmp/$command" "k8s.io/kubernetes/cmd/$command"
+      quietly "$dir/build.log" go build -ldflags "$flags" -o "$dir/bin.tmp/$command" \
+        "k8s.io/kubernetes/cmd/$command"
     done
   )
   rm -rf "$work"
@@ -80,7 +87,7 @@ kuberay() {
   built "$dir" && return 0
   start "$dir"
   log "building the KubeRay operator $KUBERAY_VERSION (about 2 minutes)"
-  GOBIN=$dir/bin.tmp go install "$module@$KUBERAY_VERSION"
+  GOBIN=$dir/bin.tmp quietly "$dir/build.log" go install "$module@$KUBERAY_VERSION"
   rm -rf "$dir/crds"
   cp -r "$(go env GOMODCACHE)/$module@$KUBERAY_VERSION/config/crd/bases" "$dir/crds"
   chmod -R u+w "$dir/crds"  # the module cache is read-only
@@ -92,7 +99,7 @@ coredns() {
   built "$dir" && return 0
   start "$dir"
   log "building CoreDNS $COREDNS_VERSION (about 3.5 minutes)"
-  GOBIN=$dir/bin.tmp go install "github.com/coredns/coredns@$COREDNS_VERSION"
+  GOBIN=$dir/bin.tmp quietly "$dir/build.log" go install "github.com/coredns/coredns@$COREDNS_VERSION"
   finish "$dir"
 }
 
