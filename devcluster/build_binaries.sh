@@ -25,8 +25,10 @@ quietly() {  # log-file command...
   "$@" >>"$file" 2>&1 || { tail -n 40 "$file" >&2; echo "devcluster: failed: $*" >&2; return 1; }
 }
 
-# Each part builds into DIR/bin.tmp, renamed to DIR/bin only when every step succeeded.
-built() { [[ -d $1/bin ]]; }
+# Each part builds into DIR/bin.tmp, renamed to DIR/bin only when every step succeeded; `built`
+# also records DIR in `parts`, the folders the set below links together.
+parts=()
+built() { parts+=("$1"); [[ -d $1/bin ]]; }
 start() { rm -rf "$1/bin.tmp"; mkdir -p "$1/bin.tmp"; }
 finish() { mv "$1/bin.tmp" "$1/bin"; }
 
@@ -107,7 +109,6 @@ debian() {  # suite "package:upstream-version ..."
   local suite=$1 specs=$2 key dir work
   key=$(echo "$suite $specs" | sha256sum | cut -c1-12)
   dir=$CACHE/debian-$suite-$key
-  parts+=("$dir")
   built "$dir" && return 0
   start "$dir"
   work=$(mktemp -d)
@@ -139,7 +140,6 @@ debian() {  # suite "package:upstream-version ..."
 }
 
 ensure_go
-parts=("$CACHE/kubernetes-$KUBERNETES_VERSION" "$CACHE/kuberay-$KUBERAY_VERSION" "$CACHE/coredns-$COREDNS_VERSION")
 kubernetes
 kuberay
 coredns
