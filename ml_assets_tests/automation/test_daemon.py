@@ -46,11 +46,16 @@ def wait_for(what: str, condition, timeout: float, interval: float = 1.0):
     raise TimeoutError(f"{what} not within {timeout:.0f}s")
 
 
-def land(landing: Path, date: str) -> None:
-    frame, _ = generate_day(SyntheticSpec(), date, ROWS_PER_DAY)
-    partial = landing / f".{date}.parquet.partial"
-    frame.write_parquet(partial)
-    partial.rename(landing / f"{date}.parquet")  # appears whole, as a good exporter does
+def land_all(landing: Path, days: list[str]) -> None:
+    """Writes the days beside the landing folder, then renames that folder over the empty landing
+    folder: one atomic rename, so no sensor tick sees only some of the days (a tick that did would
+    rightly ingest them without retraining, as their window is incomplete)."""
+    staging = landing.with_name(f"{landing.name}.staging")
+    staging.mkdir()
+    for date in days:
+        frame, _ = generate_day(SyntheticSpec(), date, ROWS_PER_DAY)
+        frame.write_parquet(staging / f"{date}.parquet")
+    staging.rename(landing)  # rename(2) replaces an empty directory
 
 
 @pytest.fixture
@@ -137,9 +142,8 @@ def sensor_ticks(instance, name):
 def test_sensor_retrains_on_new_days_and_a_backfill_trains_once(daemon, capsys):
     instance, landing, log_path = daemon
     timings = {}
+    land_all(landing, DAYS)
     landed_at = time.time()
-    for day in DAYS:
-        land(landing, day)
 
     # The sensor notices the 8 days and launches one ingest-and-retrain run over them.
     (run,) = wait_for(
