@@ -2,12 +2,14 @@
 # Builds or fetches every binary of the development cluster, once, into a cache outside the
 # repository whose folder names carry the versions (devcluster/versions.env), so a second run
 # only checks that they are there. Prints, on its last line, a folder for this versions.env:
-# bin/ (every binary), crds/ (KubeRay's CRDs) and cni/ (the CNI plugins).
+# bin/ (every binary), crds/ and kuberay-rbac/ (the operator's CRDs and RBAC) and cni/ (the CNI
+# plugins).
 #
 #   Kubernetes  control plane, kubelet, kube-proxy and kubectl, built from k8s.io/kubernetes
 #               through the Go module proxy, each reporting its real version
 #   KubeRay     the operator, built from its Go module, and that version's own CRDs
 #   CoreDNS     built from its Go module
+#   pause       the pod sandbox's program, built from devcluster/pause
 #   Debian      etcd, containerd, the CNI plugins (trixie's .debs), runc (bookworm's), unpacked
 #               with dpkg -x: the machine's own packages are left as they are
 set -euo pipefail
@@ -90,9 +92,29 @@ kuberay() {
   start "$dir"
   log "building the KubeRay operator $KUBERAY_VERSION (about 2 minutes)"
   GOBIN=$dir/bin.tmp quietly "$dir/build.log" go install "$module@$KUBERAY_VERSION"
-  rm -rf "$dir/crds"
-  cp -r "$(go env GOMODCACHE)/$module@$KUBERAY_VERSION/config/crd/bases" "$dir/crds"
-  chmod -R u+w "$dir/crds"  # the module cache is read-only
+  finish "$dir"
+}
+
+# The operator's own CRDs, ServiceAccount and RBAC, from its module (what its Helm chart renders).
+kuberay_manifests() {
+  local dir=$CACHE/kuberay-manifests-$KUBERAY_VERSION module=github.com/ray-project/kuberay/ray-operator
+  [[ -d $dir ]] && return 0
+  local source
+  source=$(go mod download -json "$module@$KUBERAY_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+  rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+  cp -r "$source/config/crd/bases" "$dir.tmp/crds"
+  cp -r "$source/config/rbac" "$dir.tmp/rbac"
+  chmod -R u+w "$dir.tmp"  # the module cache is read-only
+  mv "$dir.tmp" "$dir"
+}
+
+# The pod sandbox image's one program, built from this folder's source.
+pause() {
+  local dir=$CACHE/pause-$(sha256sum "$here/pause/main.go" | cut -c1-12)
+  built "$dir" && return 0
+  start "$dir"
+  (cd "$here/pause" && GO111MODULE=off quietly "$dir/build.log" go build -ldflags "-s -w" \
+    -o "$dir/bin.tmp/pause" main.go)
   finish "$dir"
 }
 
@@ -142,16 +164,19 @@ debian() {  # suite "package:upstream-version ..."
 ensure_go
 kubernetes
 kuberay
+kuberay_manifests
+pause
 coredns
 debian trixie "$TRIXIE_PACKAGES"
 debian bookworm "$BOOKWORM_PACKAGES"
 
-# One folder of links per versions.env, so callers need no version of their own.
-set_dir=$CACHE/set-$(sha256sum "$here/versions.env" | cut -c1-12)
+# One folder of links per versions.env and pause source, so callers need no version of their own.
+set_dir=$CACHE/set-$(cat "$here/versions.env" "$here/pause/main.go" | sha256sum | cut -c1-12)
 if [[ ! -d $set_dir ]]; then
   rm -rf "$set_dir.tmp" && mkdir -p "$set_dir.tmp/bin"
   for part in "${parts[@]}"; do ln -s "$part"/bin/* "$set_dir.tmp/bin/"; done
-  ln -s "$CACHE/kuberay-$KUBERAY_VERSION/crds" "$set_dir.tmp/crds"
+  ln -s "$CACHE/kuberay-manifests-$KUBERAY_VERSION/crds" "$set_dir.tmp/crds"
+  ln -s "$CACHE/kuberay-manifests-$KUBERAY_VERSION/rbac" "$set_dir.tmp/kuberay-rbac"
   for part in "${parts[@]}"; do [[ ! -d $part/cni ]] || ln -s "$part/cni" "$set_dir.tmp/cni"; done
   mv "$set_dir.tmp" "$set_dir"
 fi

@@ -23,6 +23,9 @@ DEFAULT_TEMPLATE = (
 )
 MANAGED_BY = "ml-assets"
 LABEL_PREFIX = "ml-assets.io"
+# Where a profile's `environment_claim` is mounted; images without an environment put its bin/
+# first on PATH (and link `ray` from /usr/local/bin, for KubeRay's login-shell init container).
+ENVIRONMENT_MOUNT = "/opt/ml-assets/env"
 # Spot capacity: Karpenter's label and the taint most spot node pools carry.
 SPOT_SELECTOR = {"karpenter.sh/capacity-type": "spot"}
 SPOT_TOLERATION = {"key": "spot", "operator": "Exists", "effect": "NoSchedule"}
@@ -141,4 +144,17 @@ def render_raycluster(
         if tolerations:
             pod["spec"]["tolerations"] = tolerations
         spec["spec"]["workerGroupSpecs"].append(group)
+    if profile.environment_claim:
+        for pod in [head_pod] + [g["template"] for g in spec["spec"]["workerGroupSpecs"]]:
+            _mount_environment(pod["spec"], profile.environment_claim)
     return spec
+
+
+def _mount_environment(pod_spec: dict, claim: str) -> None:
+    pod_spec.setdefault("volumes", []).append(
+        {"name": "environment", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+    )
+    container = pod_spec["containers"][0]
+    container.setdefault("volumeMounts", []).append(
+        {"name": "environment", "mountPath": ENVIRONMENT_MOUNT, "readOnly": True}
+    )

@@ -56,6 +56,13 @@ class ClusterProfile(BaseModel):
     head_cpu: float = Field(default=1, gt=0, description="CPU cores of the head pod.")
     head_memory_gib: float = Field(default=4, gt=0, description="Memory of the head pod in GiB.")
     spot: bool = Field(default=False, description="Place workers on spot/preemptible nodes.")
+    environment_claim: str | None = Field(
+        default=None,
+        description="A PersistentVolumeClaim holding the Python environment (a venv of the lock "
+        "files' stack and this project), mounted read-only first on PATH; for images that carry "
+        "only Python, as on a cluster without an image registry. Images from k8s/Dockerfile "
+        "carry the environment and need none.",
+    )
     quota: Quota
 
     @property

@@ -1,4 +1,5 @@
-"""Fixtures of the `kube` tier: a real API server (session), the KubeRay stand-in (per test)."""
+"""Fixtures of the `kube` tier: a real one-node cluster with the real KubeRay operator (session),
+and the KubeRay stand-in for the tests whose step is a Ray driver on this machine (per test)."""
 
 import secrets
 import time
@@ -7,8 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ml_assets_tests.kube.control_plane import ControlPlane, build_binaries
-from ml_assets_tests.kube.crds import install_raycluster_crd
+from ml_assets_tests.kube.cluster import DevCluster
 from ml_assets_tests.kube.fake_kuberay import (
     AUTH_TOKEN_KEY,
     GROUP,
@@ -61,18 +61,56 @@ def create_ray_token_secret(api_client, token: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def control_plane(tmp_path_factory):
-    built = build_binaries()
-    plane = ControlPlane(tmp_path_factory.mktemp("kube"), built / "bin")
+def dev_cluster(tmp_path_factory):
+    """The cluster, with `k8s/`'s namespace and RBAC applied, the Ray token Secret and the pods'
+    environment claim; the operator is off (see `real_operator`). Stopping it must leave nothing."""
+    cluster = DevCluster(tmp_path_factory.mktemp("kube"), progress=lambda line: None)
     try:
-        plane.start(before_controllers=lambda api: install_raycluster_crd(api, built / "crds"))
-        admin = plane.api_client()
+        cluster.start()
+        admin = cluster.control_plane.api_client()
         apply(admin, manifests(K8S_DIR / "namespace.yaml"))
         apply(admin, manifests(K8S_DIR / "rbac.yaml"))
         create_ray_token_secret(admin, RAY_TOKEN)
-        yield plane
+        cluster.provide_environment(NAMESPACE)
+        cluster.scale_operator(0)
+        yield cluster
     finally:
-        plane.stop()
+        left = cluster.stop()
+    assert not left, f"stopping the development cluster left or had to force: {left}"
+
+
+@pytest.fixture(scope="session")
+def control_plane(dev_cluster):
+    return dev_cluster.control_plane
+
+
+@pytest.fixture
+def real_operator(dev_cluster, ml_home):
+    """The KubeRay operator running as its pod; every RayCluster is deleted afterwards."""
+    dev_cluster.scale_operator(1)
+    try:
+        yield dev_cluster
+    finally:
+        admin = dev_cluster.control_plane.api_client()
+        delete_rayclusters(admin)
+        wait_for(lambda: not ray_pods(admin), 60, "the Ray pods to be deleted")
+        dev_cluster.scale_operator(0)
+
+
+def delete_rayclusters(admin) -> None:
+    from kubernetes import client
+
+    for name in list_rayclusters(admin):
+        client.CustomObjectsApi(admin).delete_namespaced_custom_object(
+            GROUP, VERSION, NAMESPACE, PLURAL, name
+        )
+
+
+def ray_pods(admin) -> list[str]:
+    from kubernetes import client
+
+    pods = client.CoreV1Api(admin).list_namespaced_pod(NAMESPACE, label_selector="ray.io/cluster")
+    return [pod.metadata.name for pod in pods.items]
 
 
 @pytest.fixture
@@ -108,13 +146,7 @@ def operator(control_plane, ml_home):
         yield fake
     finally:
         fake.stop()
-        admin = control_plane.api_client()
-        for name in list_rayclusters(admin):  # leave nothing for the next test to trip over
-            from kubernetes import client
-
-            client.CustomObjectsApi(admin).delete_namespaced_custom_object(
-                GROUP, VERSION, NAMESPACE, PLURAL, name
-            )
+        delete_rayclusters(control_plane.api_client())  # nothing for the next test to trip over
     assert not fake.errors, fake.errors
 
 

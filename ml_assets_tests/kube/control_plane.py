@@ -1,18 +1,18 @@
-"""A real Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver and kube-controller-manager.
+"""The development cluster's control plane: etcd, kube-apiserver, kube-controller-manager and
+kube-scheduler, inside the cluster's network namespace.
 
 The binaries are Kubernetes 1.34 built from its Go modules and Debian's etcd, by
-`devcluster/build_binaries.sh` (once, cached outside the repository). The API server runs with
-the Node and RBAC authorizers, Pod Security admission (on by default since 1.25), NodeRestriction
-and ServiceAccount token signing; the controller manager runs the namespace, service-account and
-garbage-collector controllers with a credential per controller, so owner references cascade as
-on a real cluster. There is no kubelet or scheduler yet: pods are admitted, then stay Pending,
-which is all the KubeRay stand-in (`fake_kuberay.py`) needs.
+`devcluster/build_binaries.sh` (once, cached outside the repository). The API server listens on
+the node's address only, with the Node and RBAC authorizers, Pod Security admission (on by default
+since 1.25), NodeRestriction and ServiceAccount token signing. Every component has an identity of
+its own (static tokens: the development cluster has no bootstrap flow), and the controller manager
+uses a credential per controller, as kubeadm sets it up.
 """
 
 import base64
 import os
+import secrets
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -22,89 +22,147 @@ from pathlib import Path
 
 import yaml
 
+from ml_assets_tests.kube.netns import NodeNetwork
+from ml_assets_tests.kube.pki import ClusterPki
+
 BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "devcluster" / "build_binaries.sh"
-ADMIN_TOKEN = "ml-assets-test-admin"  # a static token in system:masters, only on 127.0.0.1
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+API_PORT = 6443
+# name -> (user, groups) of each static token; the tokens themselves are random per cluster.
+IDENTITIES = {
+    "admin": ("admin", "system:masters"),
+    "kube-controller-manager": ("system:kube-controller-manager", ""),
+    "kube-scheduler": ("system:kube-scheduler", ""),
+    "kube-proxy": ("system:kube-proxy", ""),
+}
 
 
 def build_binaries() -> Path:
-    """The folder with bin/ and crds/ of the pinned versions; builds them the first time (about
-    10 minutes on 2 cores: Kubernetes, the KubeRay operator, CoreDNS), else returns at once."""
+    """The folder with bin/, crds/, kuberay-rbac/ and cni/ of the pinned versions; builds them
+    the first time (about 10 minutes on 2 cores), else returns at once."""
     result = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"building the cluster's binaries failed:\n{result.stderr[-4000:]}")
     return Path(result.stdout.strip().splitlines()[-1])
 
 
-def _write_service_account_keys(directory: Path) -> tuple[Path, Path]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = directory / "sa.key"
-    public = directory / "sa.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
-
-
 @dataclass
-class ControlPlane:
-    """Three processes and the kubeconfig that reaches them; `stop()` kills them by PID."""
+class Daemons:
+    """Processes started in the cluster's namespace, each logging to `<root>/<name>.log`."""
 
     root: Path
+    network: NodeNetwork
     bin_dir: Path
-    url: str = ""
-    kubeconfig: Path = field(init=False)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
-    started_in_s: float = 0.0
 
-    def __post_init__(self) -> None:
-        self.kubeconfig = self.root / "admin.kubeconfig"
+    def spawn(self, name: str, args: list[str], binary: str | None = None) -> None:
+        log = open(self.root / f"{name}.log", "w")  # noqa: SIM115 (owned by the process)
+        path = f"{self.bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        self.processes[name] = subprocess.Popen(
+            self.network.command(str(self.bin_dir / (binary or name)), *args),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={"PATH": path, "HOME": str(self.root)},
+        )  # nsenter execs the daemon: the PID is the daemon's
 
-    def start(self, timeout: float = 60.0, before_controllers=None) -> "ControlPlane":
-        """Start all three; `before_controllers(api_client)` runs between the API server and the
-        controller manager: CRDs installed there are in the garbage collector's first discovery
-        (it re-discovers only every 30 s)."""
-        began = time.monotonic()
-        self.root.mkdir(parents=True, exist_ok=True)
-        etcd_port, etcd_peer, api_port = _free_port(), _free_port(), _free_port()
-        sa_key, sa_pub = _write_service_account_keys(self.root)
-        (self.root / "tokens.csv").write_text(f'{ADMIN_TOKEN},admin,admin,"system:masters"\n')
-        self._spawn(
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                tail = (self.root / f"{name}.log").read_text()[-3000:]
+                raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
+
+    def stop(self, name: str, timeout: float = 15) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def kubeconfig(server: str, ca: Path, token: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "dev",
+                "cluster": {
+                    "server": server,
+                    "certificate-authority-data": base64.b64encode(ca.read_bytes()).decode(),
+                },
+            }
+        ],
+        "users": [{"name": "user", "user": {"token": token}}],
+        "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "user"}}],
+        "current-context": "dev",
+    }
+
+
+class ControlPlane:
+    """Starts the control plane in `network`; `kubeconfig_for(name)` writes an identity's file."""
+
+    def __init__(self, root: Path, bin_dir: Path, network: NodeNetwork, node_name: str) -> None:
+        self.root = root
+        self.network = network
+        self.daemons = Daemons(root, network, bin_dir)
+        self.pki = ClusterPki(root / "pki")
+        self.url = f"https://{network.node_address}:{API_PORT}"
+        self.tokens = {name: secrets.token_hex(16) for name in [*IDENTITIES, "node"]}
+        self.identities = dict(IDENTITIES, node=(f"system:node:{node_name}", "system:nodes"))
+        self.kubeconfig = self.kubeconfig_for("admin")
+
+    def kubeconfig_for(self, identity: str) -> Path:
+        path = self.root / f"{identity}.kubeconfig"
+        if not path.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            config = kubeconfig(self.url, self.pki.ca, self.tokens[identity])
+            path.write_text(yaml.safe_dump(config))
+        return path
+
+    def start_api_server(self, timeout: float = 60.0) -> None:
+        sa_key, sa_pub = self.pki.service_account_keys()
+        serving = self.pki.issue(
+            "apiserver", "kube-apiserver",
+            server_names=[self.network.node_address, self.network.api_service_ip, "kubernetes",
+                          "kubernetes.default", "kubernetes.default.svc",
+                          "kubernetes.default.svc.cluster.local"],
+        )  # fmt: skip
+        kubelet_client = self.pki.issue(
+            "kubelet-client", "kube-apiserver-kubelet-client",
+            organization="system:masters", client=True,
+        )  # fmt: skip
+        (self.root / "tokens.csv").write_text(
+            "".join(
+                f'{self.tokens[name]},{user},{user},"{groups}"\n'
+                for name, (user, groups) in self.identities.items()
+            )
+        )
+        self.daemons.spawn(
             "etcd",
             [
                 "--data-dir", str(self.root / "etcd"),
-                "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
-                "--advertise-client-urls", f"http://127.0.0.1:{etcd_port}",
-                "--listen-peer-urls", f"http://127.0.0.1:{etcd_peer}",
-                "--initial-advertise-peer-urls", f"http://127.0.0.1:{etcd_peer}",
-                "--initial-cluster", f"default=http://127.0.0.1:{etcd_peer}",
+                "--listen-client-urls", "http://127.0.0.1:2379",
+                "--advertise-client-urls", "http://127.0.0.1:2379",
+                "--listen-peer-urls", "http://127.0.0.1:2380",
+                "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+                "--initial-cluster", "default=http://127.0.0.1:2380",
+                "--listen-metrics-urls", "http://127.0.0.1:2381",
             ],
         )  # fmt: skip
-        self._spawn(
+        self.daemons.spawn(
             "kube-apiserver",
             [
-                "--etcd-servers", f"http://127.0.0.1:{etcd_port}",
-                "--bind-address", "127.0.0.1",
-                "--advertise-address", "127.0.0.1",
-                "--secure-port", str(api_port),
-                "--cert-dir", str(self.root / "certs"),
+                "--etcd-servers", "http://127.0.0.1:2379",
+                "--bind-address", self.network.node_address,
+                "--advertise-address", self.network.node_address,
+                "--secure-port", str(API_PORT),
+                "--tls-cert-file", str(serving[0]),
+                "--tls-private-key-file", str(serving[1]),
+                "--client-ca-file", str(self.pki.ca),
                 "--token-auth-file", str(self.root / "tokens.csv"),
                 "--authorization-mode", "Node,RBAC",
                 "--enable-admission-plugins", "NodeRestriction",
@@ -112,55 +170,51 @@ class ControlPlane:
                 "--service-account-signing-key-file", str(sa_key),
                 "--service-account-issuer", "https://kubernetes.default.svc",
                 "--api-audiences", "https://kubernetes.default.svc",
-                "--service-cluster-ip-range", "10.96.0.0/24",
+                "--service-cluster-ip-range", self.network.service_cidr,
+                "--kubelet-client-certificate", str(kubelet_client[0]),
+                "--kubelet-client-key", str(kubelet_client[1]),
+                # Node names are not in any resolver: reach kubelets by their address.
+                "--kubelet-preferred-address-types", "InternalIP",
+                "--allow-privileged=false",
             ],
         )  # fmt: skip
-        self.url = f"https://127.0.0.1:{api_port}"
-        self._wait_ready(timeout - (time.monotonic() - began))
-        self._write_kubeconfig()
-        if before_controllers is not None:
-            before_controllers(self.api_client())
-        self._spawn(
+        self._wait_ready(timeout)
+        self._sa_key = sa_key
+
+    def start_controllers(self, timeout: float = 60.0) -> None:
+        self.daemons.spawn(
             "kube-controller-manager",
             [
-                "--kubeconfig", str(self.kubeconfig),
-                "--service-account-private-key-file", str(sa_key),
-                "--root-ca-file", str(self.root / "certs" / "apiserver.crt"),
-                "--controllers", "namespace,serviceaccount,serviceaccount-token,garbagecollector",
+                "--kubeconfig", str(self.kubeconfig_for("kube-controller-manager")),
+                "--service-account-private-key-file", str(self._sa_key),
+                "--root-ca-file", str(self.pki.ca),
+                "--cluster-signing-cert-file", str(self.pki.ca),
+                "--cluster-signing-key-file", str(self.pki.directory / "ca.key"),
+                "--service-cluster-ip-range", self.network.service_cidr,
+                # Without a credential per controller the node's not-ready taint is never lifted.
                 "--use-service-account-credentials=true",
                 "--leader-elect=false",
                 "--secure-port", "0",
             ],
         )  # fmt: skip
-        self._wait_default_service_account(timeout - (time.monotonic() - began))
-        self.started_in_s = time.monotonic() - began
-        return self
-
-    def _spawn(self, name: str, args: list[str]) -> None:
-        log = open(self.root / f"{name}.log", "w")  # noqa: SIM115 (owned by the process)
-        self.processes[name] = subprocess.Popen(
-            [str(self.bin_dir / name), *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def _check_alive(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                tail = (self.root / f"{name}.log").read_text()[-3000:]
-                raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
+        self.daemons.spawn(
+            "kube-scheduler",
+            [
+                "--kubeconfig", str(self.kubeconfig_for("kube-scheduler")),
+                "--leader-elect=false",
+                "--bind-address", "127.0.0.1",
+            ],
+        )  # fmt: skip
+        self._wait_default_service_account(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE  # the self-signed serving cert is not written yet
+        context = ssl.create_default_context(cafile=str(self.pki.ca))
         request = urllib.request.Request(
-            f"{self.url}/readyz", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            f"{self.url}/readyz", headers={"Authorization": f"Bearer {self.tokens['admin']}"}
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._check_alive()
+            self.daemons.check_alive()
             try:
                 with urllib.request.urlopen(request, context=context, timeout=2) as response:
                     if response.status == 200:
@@ -169,26 +223,6 @@ class ControlPlane:
                 time.sleep(0.2)  # polling the readiness endpoint
         raise TimeoutError(f"kube-apiserver at {self.url} not ready after {timeout:.0f}s")
 
-    def _write_kubeconfig(self) -> None:
-        ca = (self.root / "certs" / "apiserver.crt").read_bytes()
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "test",
-                    "cluster": {
-                        "server": self.url,
-                        "certificate-authority-data": base64.b64encode(ca).decode(),
-                    },
-                }
-            ],
-            "users": [{"name": "admin", "user": {"token": ADMIN_TOKEN}}],
-            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "admin"}}],
-            "current-context": "test",
-        }
-        self.kubeconfig.write_text(yaml.safe_dump(config))
-
     def _wait_default_service_account(self, timeout: float) -> None:
         """Pods need the `default` ServiceAccount, which the controller manager creates."""
         from kubernetes.client import ApiException
@@ -196,7 +230,7 @@ class ControlPlane:
         core = self.api_client_core()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._check_alive()
+            self.daemons.check_alive()
             try:
                 core.read_namespaced_service_account("default", "default")
                 return
@@ -223,13 +257,5 @@ class ControlPlane:
         return client.CoreV1Api(self.api_client(token))
 
     def stop(self) -> None:
-        for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
-            process = self.processes.pop(name, None)
-            if process is None or process.poll() is not None:
-                continue
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        for name in ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
+            self.daemons.stop(name)

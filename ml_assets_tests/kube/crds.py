@@ -1,5 +1,5 @@
-"""KubeRay's own RayCluster CRD, as its operator's Go module at the pinned version ships it
-(`devcluster/build_binaries.sh` copies it into the cache), installed unmodified: the server
+"""KubeRay's own CRDs, as its operator's Go module at the pinned version ships them
+(`devcluster/build_binaries.sh` copies them into the cache), installed unmodified: the server
 validates every RayCluster the project generates against the schema production uses."""
 
 import time
@@ -8,18 +8,23 @@ from pathlib import Path
 import yaml
 
 
-def install_raycluster_crd(api_client, crds: Path, timeout: float = 30.0) -> None:
-    """Create the CRD and wait until the server serves `rayclusters.ray.io`."""
+def install_kuberay_crds(api_client, crds: Path, timeout: float = 30.0) -> None:
+    """Create every CRD in `crds` and wait until the server serves each of them."""
     from kubernetes import client
 
     extensions = client.ApiextensionsV1Api(api_client)
-    crd = yaml.safe_load((crds / "ray.io_rayclusters.yaml").read_text())
-    extensions.create_custom_resource_definition(crd)
+    names = []
+    for path in sorted(crds.glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        extensions.create_custom_resource_definition(crd)
+        names.append(crd["metadata"]["name"])
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = extensions.read_custom_resource_definition(crd["metadata"]["name"]).status
+    while names and time.monotonic() < deadline:
+        status = extensions.read_custom_resource_definition(names[0]).status
         conditions = {c.type: c.status for c in (status.conditions or [])}
         if conditions.get("Established") == "True":
-            return
-        time.sleep(0.1)  # polling the Established condition
-    raise TimeoutError("the RayCluster CRD was not established")
+            names.pop(0)
+        else:
+            time.sleep(0.1)  # polling the Established condition
+    if names:
+        raise TimeoutError(f"CRDs not established within {timeout:g}s: {', '.join(names)}")

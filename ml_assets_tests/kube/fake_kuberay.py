@@ -1,8 +1,11 @@
 """A stand-in for the KubeRay operator's visible behaviour, against the real API server.
 
-The operator itself cannot run here (no images, no kubelet). This controller watches RayClusters
-as the operator does and, for each one, creates the head Service and head Pod owned by the cluster
-(so the real garbage collector removes them with it), starts a real local Ray head, and writes
+Used only where the step must be a Ray driver on this machine (the materialization tests: a
+driver outside the cluster's pods cannot join it until the step's Ray work is submitted into the
+cluster); the rest of the kube tier runs the real operator, scaled to 0 while this one runs.
+This controller watches RayClusters as the operator does and, for each one, creates the head
+Service and head Pod owned by the cluster (the pod never scheduled: its Ray head runs here; the
+real garbage collector removes both with the cluster), starts a real local Ray head, and writes
 `.status` as KubeRay does (`state: ready`, head service name and IP, endpoints). When the cluster
 is deleted, it stops that Ray head. `mode` lets a test hold clusters unready (readiness timeout,
 cancellation during creation) or skip Ray for tests that only need the objects.
@@ -24,6 +27,7 @@ from pathlib import Path
 GROUP, VERSION, PLURAL = "ray.io", "v1", "rayclusters"
 RAY = str(Path(sys.executable).parent / "ray")
 AUTH_TOKEN_KEY = "auth_token"  # key of the token in the Secret named by authOptions.secretName
+NEVER_SCHEDULED = {"ml-assets.io/stand-in-head": "never-scheduled"}  # no node has this label
 
 
 def _free_port() -> int:
@@ -182,7 +186,8 @@ class FakeKubeRayOperator:
                     "labels": pod_labels,
                     "ownerReferences": owner,
                 },
-                "spec": head_template["spec"],
+                # The stand-in's Ray head runs on the machine; this pod only shows the object.
+                "spec": {**head_template["spec"], "nodeSelector": NEVER_SCHEDULED},
             },
         )
 
