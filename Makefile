@@ -8,7 +8,8 @@ export UV_COMPILE_BYTECODE := 1
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export ML_ASSETS_HOME ?= $(CURDIR)/.ml_assets
 
-.PHONY: setup browser postgres kube-binaries demo test test-fast lint dev bench lock clean
+.PHONY: setup browser postgres kube-binaries kube-up kube-down demo test test-fast lint dev bench \
+	lock clean
 
 # Re-installs only when a lock, the project metadata or a forced TORCH_BUILD change: a second run
 # is instant. The stamp holds the torch build installed (scripts/torch_build.py chooses it).
@@ -36,12 +37,23 @@ browser:
 postgres:
 	@scripts/apt_install.sh postgresql
 
-# The development cluster's binaries at devcluster/versions.env, built once into a cache.
+# The development cluster's binaries at devcluster/versions.env, built once into a cache, and
+# the Debian tools its node uses (kube-proxy's iptables and conntrack; debootstrap for the Ray
+# image's root file system).
 kube-binaries:
+	@scripts/apt_install.sh iptables conntrack debootstrap
 	devcluster/build_binaries.sh
 
+# A one-node cluster with the KubeRay operator, in the foreground until Ctrl-C or `make kube-down`
+# (as root: it creates a network namespace). It prints the KUBECONFIG to export.
+kube-up: setup kube-binaries
+	$(BIN)/python -m ml_assets_tests.kube.cluster up
+
+kube-down: setup
+	$(BIN)/python -m ml_assets_tests.kube.cluster down
+
 # Lint, then every test tier (unit, Dagster, slow end-to-end with real Ray + MLflow server,
-# kube with a real API server, browser with Debian's chromium).
+# kube on a real one-node cluster, browser with Debian's chromium).
 test: setup browser postgres kube-binaries
 	$(BIN)/ruff check ml_assets ml_assets_tests bench scripts
 	$(BIN)/ruff format --check ml_assets ml_assets_tests bench scripts

@@ -1,7 +1,8 @@
 """Leak benchmark: 30 `kuberay` materializations with failures injected at random lifecycle points.
 
-Against the real API server of the kube tier (built once, cached) and the KubeRay stand-in that
-starts a real Ray head per cluster. Each materialization draws one injection point: after the
+Against the kube tier's real cluster (its binaries built once, cached; the real operator scaled
+to 0) and the KubeRay stand-in that starts a real Ray head per cluster on this machine, as the
+step must be a Ray driver here. Each materialization draws one injection point: after the
 create request, during the readiness wait, before connecting, in the step itself, or a failing
 first delete call (a transient 503); some draw none. The injected error is a plain exception or
 Dagster's interruption (what a run cancellation raises). The goal: zero RayClusters, zero Ray
@@ -24,6 +25,7 @@ from dagster._core.errors import DagsterExecutionInterruptedError
 
 from bench.common import write_result
 from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster
+from ml_assets_tests.kube.cluster import DevCluster
 from ml_assets_tests.kube.conftest import (
     K8S_DIR,
     NAMESPACE,
@@ -32,8 +34,6 @@ from ml_assets_tests.kube.conftest import (
     list_rayclusters,
     manifests,
 )
-from ml_assets_tests.kube.control_plane import ControlPlane, binaries_dir, build_binaries
-from ml_assets_tests.kube.crds import install_raycluster_crd
 from ml_assets_tests.kube.fake_kuberay import FakeKubeRayOperator
 
 POINTS = ("none", "create", "wait", "connect", "run", "delete")
@@ -89,17 +89,20 @@ def leak_probe(context: dg.AssetExecutionContext, ray_cluster: FaultyCluster):
 def main(runs: int = 30, seed: int = 7) -> dict:
     rng = random.Random(seed)
     root = Path(tempfile.mkdtemp(prefix="leak-bench-"))
-    plane = ControlPlane(root / "kube", binaries_dir() or build_binaries())
-    plane.start(before_controllers=install_raycluster_crd)
-    started_in = plane.started_in_s
+    cluster = DevCluster(root / "kube").start()
+    started_in = sum(cluster.timings.values())
+    plane = cluster.control_plane
+    assert plane is not None
     admin = plane.api_client()
     apply(admin, manifests(K8S_DIR / "namespace.yaml"))
     apply(admin, manifests(K8S_DIR / "rbac.yaml"))
     token = secrets.token_hex(32)
     create_ray_token_secret(admin, token)
+    cluster.scale_operator(0)
     operator = FakeKubeRayOperator(plane.api_client()).start()
     outcomes: Counter = Counter()
     seconds: list[float] = []
+    payload: dict = {}
     try:
         (root / "dagster").mkdir()
         with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
@@ -139,7 +142,7 @@ def main(runs: int = 30, seed: int = 7) -> dict:
             or core.list_namespaced_service(NAMESPACE, label_selector="ray.io/cluster").items
         ):
             time.sleep(0.2)  # the garbage collector removes the owned pods and services
-        payload = {
+        payload |= {
             "runs": runs,
             "seed": seed,
             "outcomes": dict(sorted(outcomes.items())),
@@ -153,18 +156,18 @@ def main(runs: int = 30, seed: int = 7) -> dict:
             ),
             "clusters_created": len(operator.created),
             "operator_errors": [repr(e) for e in operator.errors],
-            "control_plane_start_s": round(started_in, 2),
+            "cluster_start_s": round(started_in, 2),
             "materialization_s_mean": round(sum(seconds) / len(seconds), 2),
             "materialization_s_max": round(max(seconds), 2),
         }
     finally:
         operator.stop()
-        plane.stop()
+        payload["cluster_stop_left"] = cluster.stop()
     print(
         f"\n{runs} materializations, {payload['clusters_created']} clusters created; left: "
         f"{payload['rayclusters_left']} RayClusters, {payload['ray_heads_left']} Ray heads, "
         f"{payload['head_pods_left']} pods, {payload['head_services_left']} services. "
-        f"Control plane started in {started_in:.1f}s."
+        f"Cluster started in {started_in:.1f}s; stopping it left {payload['cluster_stop_left']}."
     )
     write_result("leak", payload)
     return payload

@@ -1,6 +1,7 @@
 """All benchmarks, one after another (each writes bench/results/<name>.json)."""
 
 from bench import (
+    cluster_bringup,
     features,
     leak,
     learning_curve,
@@ -11,7 +12,17 @@ from bench import (
     xray_overhead,
 )
 
-BENCHMARKS = (features, optimizer, training, memory, quality, learning_curve, leak, xray_overhead)
+BENCHMARKS = (
+    features,
+    optimizer,
+    training,
+    memory,
+    quality,
+    learning_curve,
+    leak,
+    cluster_bringup,
+    xray_overhead,
+)
 
 
 def main() -> None:

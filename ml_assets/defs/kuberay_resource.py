@@ -33,6 +33,10 @@ from ml_assets.ray.profiles import DEFAULT_PROFILES_DIR, load_profile, with_over
 DELETE_ATTEMPTS = 4
 
 
+class ClusterDoesNotFitError(RuntimeError):
+    """The scheduler cannot place a pod of the cluster: waiting longer would not help."""
+
+
 def owner_of(context: Any, owner_uid: str) -> ClusterOwner:
     """The run, asset (the step's op), partition and code version a cluster is created for."""
     run = context.dagster_run
@@ -95,6 +99,12 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
     poll_interval: float = Field(default=0.5, description="Seconds between status polls.")
     timeout: float = Field(
         default=600.0, description="Seconds to wait for the cluster to be ready."
+    )
+    unschedulable_timeout: float | None = Field(
+        default=60.0,
+        description="Give up (and delete the cluster) once one of its pods has been "
+        "unschedulable this many seconds, naming the scheduler's reason; None waits the full "
+        "`timeout`, for clusters whose autoscaler adds nodes (raise it there instead).",
     )
 
     _namespace: str | None = PrivateAttr(default=None)  # fixed at create time
@@ -162,28 +172,84 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
         self.xray_mark("created")
 
     def wait(self, context: Any) -> None:
+        """Polls the cluster's status until KubeRay reports it ready (the readiness test of
+        dagster-ray's `wait_until_ready`), logging each new condition. Its own loop, not
+        dagster-ray's, so that between polls pods the scheduler cannot place end the wait with
+        the scheduler's reason instead of after the whole timeout."""
+        from kubernetes import client
+
+        custom = client.CustomObjectsApi(self.client.api_client)
         namespace = self.cluster_namespace
         started = time.monotonic()
-        try:
-            service, endpoints = self.client.wait_until_ready(
-                self.name,
-                namespace=namespace,
-                timeout=self.timeout,
-                poll_interval=self.poll_interval,
-                log_cluster_conditions=True,
+        logged: set[str] = set()
+        while True:
+            found: Any = custom.get_namespaced_custom_object_status(
+                "ray.io", "v1", namespace, "rayclusters", self.name
             )
-        except TimeoutError as error:
-            raise TimeoutError(
-                f"RayCluster {namespace}/{self.name} was not ready within {self.timeout:g}s; it "
-                "is being deleted. Check `kubectl -n "
-                f"{namespace} describe raycluster {self.name}` and its head pod's events "
-                "(no node fits the profile? image pull failing?), then raise `timeout` on the "
-                "ray_cluster resource or pick a smaller profile."
-            ) from error
+            status = found.get("status") or {}
+            for condition in status.get("conditions", []):
+                text = (
+                    f"{condition.get('type')}={condition.get('status')}: {condition.get('reason')}"
+                )
+                if text not in logged:
+                    logged.add(text)
+                    context.log.info(f"RayCluster {self.name} condition {text}")
+            head = status.get("head") or {}
+            if status.get("state") == "ready" and head.get("serviceName"):
+                service, endpoints = head["serviceName"], status.get("endpoints") or {}
+                break
+            if status.get("state") == "failed":
+                raise RuntimeError(
+                    f"KubeRay reports RayCluster {namespace}/{self.name} failed: "
+                    f"{status.get('reason', 'no reason given')}; it is being deleted. "
+                    f"`kubectl -n {namespace} describe raycluster {self.name}` has the events."
+                )
+            self._raise_if_unschedulable(namespace)
+            if time.monotonic() - started > self.timeout:
+                raise TimeoutError(
+                    f"RayCluster {namespace}/{self.name} was not ready within {self.timeout:g}s; "
+                    f"it is being deleted. Check `kubectl -n {namespace} describe raycluster "
+                    f"{self.name}` and its head pod's events (image pull failing? a probe "
+                    "failing?), then raise `timeout` on the ray_cluster resource or pick a "
+                    "smaller profile."
+                )
+            time.sleep(self.poll_interval)  # polling the cluster's status
         self._gcs_port = int(endpoints.get("gcs-server", 6379))
         self._host = self.connect_host or f"{service}.{namespace}.svc.cluster.local"
         context.log.info(f"RayCluster {self.name} ready in {time.monotonic() - started:.1f}s")
         self.xray_mark("ready")
+
+    def _raise_if_unschedulable(self, namespace: str) -> None:
+        if self.unschedulable_timeout is None:
+            return
+        from datetime import UTC, datetime
+
+        from kubernetes import client
+
+        pods: Any = client.CoreV1Api(self.client.api_client).list_namespaced_pod(
+            namespace, label_selector=f"ray.io/cluster={self.name}"
+        )
+        now = datetime.now(UTC)
+        for pod in pods.items:
+            for condition in pod.status.conditions or []:
+                if (
+                    condition.type == "PodScheduled"
+                    and condition.status == "False"
+                    and condition.reason == "Unschedulable"
+                    and (now - condition.last_transition_time).total_seconds()
+                    >= self.unschedulable_timeout
+                ):
+                    profile = self.resolved_profile()
+                    raise ClusterDoesNotFitError(
+                        f"RayCluster {namespace}/{self.name} cannot be placed: pod "
+                        f"{pod.metadata.name} is unschedulable ({condition.message}); it is "
+                        f"being deleted. Profile {profile.name!r} asks for "
+                        f"{profile.workers} x {profile.worker_cpu:g} CPU / "
+                        f"{profile.worker_memory_gib:g} GiB workers and a {profile.head_cpu:g} "
+                        f"CPU / {profile.head_memory_gib:g} GiB head: pick a profile that fits "
+                        "the cluster's nodes (`kubectl describe nodes` shows what each can "
+                        "still take), or add nodes that fit it."
+                    )
 
     # No tenacity retry as in the base class: connecting to a ready head either works or not.
     def connect(self, context: Any):  # pyright: ignore[reportIncompatibleVariableOverride]

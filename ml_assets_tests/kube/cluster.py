@@ -60,6 +60,8 @@ class DevCluster:
     root: Path
     progress: object = print
     watch_namespaces: tuple[str, ...] = ("ml-assets",)
+    image_cache: Path = CACHE / "images"
+    environment_cache: Path = CACHE / "envs"
     timings: dict[str, float] = field(default_factory=dict)
     network: NodeNetwork | None = None
     control_plane: ControlPlane | None = None
@@ -92,7 +94,7 @@ class DevCluster:
         self._phase("binaries", began)
 
         began = time.monotonic()
-        image_cache = CACHE / "images"
+        image_cache = self.image_cache
         self.images = {
             "pause": binary_image(image_cache, "pause", bin_dir / "pause", "/pause"),
             "coredns": binary_image(image_cache, "coredns", bin_dir / "coredns", "/coredns"),
@@ -101,7 +103,7 @@ class DevCluster:
             ),
             "ray": ray_base_image(image_cache, progress=self.progress),
         }
-        self.environment = build_environment(CACHE / "envs", progress=self.progress)
+        self.environment = build_environment(self.environment_cache, progress=self.progress)
         self._phase("images_built", began)
 
         began = time.monotonic()
@@ -184,6 +186,14 @@ class DevCluster:
                     "resources": {"requests": {"storage": "10Gi"}},
                 },
             },
+        )
+        _wait(
+            f"claim {namespace}/{claim} to be bound",
+            lambda: (
+                core.read_namespaced_persistent_volume_claim(claim, namespace).status.phase
+                == "Bound"
+            ),
+            60,
         )
 
     def scale_operator(self, replicas: int, timeout: float = 60) -> None:

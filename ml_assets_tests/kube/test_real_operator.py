@@ -2,8 +2,6 @@
 machine) gives a RayCluster whose head and worker run as pods under Pod Security `restricted`,
 and a Ray job submitted with the cluster's token runs a task on the worker pod."""
 
-import json
-import shlex
 import time
 
 import pytest
@@ -19,16 +17,7 @@ from ml_assets_tests.kube.conftest import (
     ray_pods,
     wait_for,
 )
-
-# The job's driver runs in the head pod (num-cpus 0 there), so its one task lands on a worker.
-PROBE = """
-import json, os, socket, ray
-ray.init()
-@ray.remote(num_cpus=0.5)
-def where():
-    return {"host": socket.gethostname(), "uid": os.getuid(), "gid": os.getgid()}
-print("PROBE " + json.dumps(ray.get(where.remote())))
-"""
+from ml_assets_tests.kube.ray_probe import run_probe_job
 
 
 def create_cluster(admin, profile_name: str) -> dict:
@@ -52,7 +41,7 @@ def cluster_status(admin, name: str) -> dict:
 
 def test_the_dev_profile_runs_a_ray_task_on_a_worker_pod(real_operator):
     from kubernetes import client
-    from ray.job_submission import JobStatus, JobSubmissionClient
+    from ray.job_submission import JobSubmissionClient
 
     admin = real_operator.control_plane.api_client()
     requested = time.monotonic()
@@ -76,23 +65,52 @@ def test_the_dev_profile_runs_a_ray_task_on_a_worker_pod(real_operator):
     worker = next(pod for pod in pods if pod.metadata.labels["ray.io/node-type"] == "worker")
 
     dashboard = f"http://{status['head']['podIP']}:8265"
-    refused = JobSubmissionClient  # a client without the token may not even list jobs
-    with pytest.raises(Exception, match="401|403|[Uu]nauthori"):
-        refused(dashboard).list_jobs()
-
-    jobs = JobSubmissionClient(dashboard, headers={"Authorization": f"Bearer {RAY_TOKEN}"})
-    job = jobs.submit_job(entrypoint=f"python -c {shlex.quote(PROBE)}")
-    final = wait_for(
-        lambda: (s := jobs.get_job_status(job)).is_terminal() and s, 180, f"Ray job {job}"
-    )
-    logs = jobs.get_job_logs(job)
-    assert final == JobStatus.SUCCEEDED, logs[-3000:]
-    (line,) = [line for line in logs.splitlines() if line.startswith("PROBE ")]
-    ran = json.loads(line.removeprefix("PROBE "))
+    refused = "401|403|Unauthorized|Forbidden: Invalid authentication token"
+    with pytest.raises(Exception, match=refused):  # no token: not even a list
+        JobSubmissionClient(dashboard).list_jobs()
+    with pytest.raises(Exception, match=refused):  # a wrong one
+        run_probe_job(dashboard, "0" * 64)
+    ran = run_probe_job(dashboard, RAY_TOKEN)
     assert ran == {"host": worker.metadata.name, "uid": 1000, "gid": 100}
     print(f"RayCluster {name}: ready {ready_s:.1f}s after the request")
 
     client.CustomObjectsApi(admin).delete_namespaced_custom_object(
         GROUP, VERSION, NAMESPACE, PLURAL, name
     )
+    wait_for(lambda: not ray_pods(admin), 60, "the cluster's pods to be deleted")
+
+
+def test_a_profile_the_node_cannot_place_fails_within_seconds_and_is_deleted(
+    real_operator, instance, tmp_path
+):
+    import dagster as dg
+    import yaml
+
+    from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster
+    from ml_assets.ray.profiles import DEFAULT_PROFILES_DIR
+    from ml_assets_tests.kube.probe_defs import cluster_probe
+
+    too_big = yaml.safe_load((DEFAULT_PROFILES_DIR / "dev.yaml").read_text())
+    too_big |= {"name": "too-big", "worker_cpu": 8, "quota": {"max_workers": 2, "max_cpu": 32,
+                                                              "max_memory_gib": 64}}  # fmt: skip
+    (tmp_path / "too-big.yaml").write_text(yaml.safe_dump(too_big))
+    resource = KubeRayEphemeralCluster(
+        profile="too-big",
+        profiles_dir=str(tmp_path),
+        kube_config=str(real_operator.kubeconfig),
+        ray_auth_token=RAY_TOKEN,
+        unschedulable_timeout=1,
+    )
+    began = time.monotonic()
+    result = dg.materialize(
+        [cluster_probe], resources={"ray_cluster": resource}, instance=instance,
+        raise_on_error=False,
+    )  # fmt: skip
+    elapsed = time.monotonic() - began
+    errors = [getattr(e.event_specific_data, "error", None) for e in result.all_events]
+    message = "\n".join(e.to_string() for e in errors if e is not None)
+    assert not result.success
+    assert "cannot be placed" in message and "Insufficient cpu" in message, message
+    assert elapsed < 30, elapsed  # not the 600 s readiness timeout
+    admin = real_operator.control_plane.api_client()
     wait_for(lambda: not ray_pods(admin), 60, "the cluster's pods to be deleted")

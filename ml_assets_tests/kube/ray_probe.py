@@ -1,0 +1,34 @@
+"""A Ray job that reports where its one task ran, submitted to a cluster's Jobs API with its
+token: the head's driver schedules no work (num-cpus 0 there), so the task lands on a worker."""
+
+import json
+import shlex
+import time
+
+PROBE = """
+import json, os, socket, ray
+ray.init()
+@ray.remote(num_cpus=0.5)
+def where():
+    return {"host": socket.gethostname(), "uid": os.getuid(), "gid": os.getgid()}
+print("PROBE " + json.dumps(ray.get(where.remote())))
+"""
+
+
+def run_probe_job(dashboard: str, token: str, timeout: float = 180) -> dict:
+    """Submits the probe to `dashboard` (http://host:8265) and returns what the task reported;
+    raises with the job's log if the job does not succeed."""
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    jobs = JobSubmissionClient(dashboard, headers={"Authorization": f"Bearer {token}"})
+    job = jobs.submit_job(entrypoint=f"python -c {shlex.quote(PROBE)}")
+    deadline = time.monotonic() + timeout
+    status = jobs.get_job_status(job)
+    while not status.is_terminal() and time.monotonic() < deadline:
+        time.sleep(0.5)  # polling the job's status
+        status = jobs.get_job_status(job)
+    logs = jobs.get_job_logs(job)
+    if status != JobStatus.SUCCEEDED:
+        raise RuntimeError(f"Ray job {job} ended {status}:\n{logs[-3000:]}")
+    (line,) = [line for line in logs.splitlines() if line.startswith("PROBE ")]
+    return json.loads(line.removeprefix("PROBE "))
