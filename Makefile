@@ -38,10 +38,10 @@ postgres:
 	@scripts/apt_install.sh postgresql
 
 # The development cluster's binaries at devcluster/versions.env, built once into a cache, and
-# the Debian tools its node uses (kube-proxy's iptables and conntrack; debootstrap for the Ray
-# image's root file system).
+# the Debian tools its node uses (ip for its network namespace, kube-proxy's iptables and
+# conntrack, debootstrap for the Ray image's root file system).
 kube-binaries:
-	@scripts/apt_install.sh iptables conntrack debootstrap
+	@scripts/apt_install.sh iproute2 iptables conntrack debootstrap
 	devcluster/build_binaries.sh
 
 # A one-node cluster with the KubeRay operator, in the foreground until Ctrl-C or `make kube-down`

@@ -1,4 +1,5 @@
-"""The cleanup sensor deletes clusters whose run ended, or that are too old, and nothing else."""
+"""The cleanup sensor deletes clusters whose run ended, or that are too old, and nothing else:
+on the real operator, whose pods for a deleted cluster go with it."""
 
 import uuid
 
@@ -8,7 +9,7 @@ from ml_assets.defs.kuberay_resource import RayClusterApi
 from ml_assets.defs.ray_cleanup import orphaned_ray_clusters
 from ml_assets.ray.cluster_spec import ClusterOwner, render_raycluster
 from ml_assets.ray.profiles import load_profile
-from ml_assets_tests.kube.conftest import NAMESPACE, apply, list_rayclusters
+from ml_assets_tests.kube.conftest import NAMESPACE, apply, list_rayclusters, wait_for
 
 
 def run_with_status(instance, status: dg.DagsterRunStatus) -> str:
@@ -18,7 +19,7 @@ def run_with_status(instance, status: dg.DagsterRunStatus) -> str:
     return run.run_id
 
 
-def cluster_for(run_id: str, uid: str, profile: str = "cpu-small") -> dict:
+def cluster_for(run_id: str, uid: str, profile: str = "dev") -> dict:
     owner = ClusterOwner(run_id=run_id, asset="ranking_model", owner_uid=uid)
     return render_raycluster(load_profile(profile), owner)
 
@@ -30,13 +31,21 @@ def evaluate(control_plane, instance) -> str:
     return result.skip_message
 
 
+def pods_of(admin, cluster: dict) -> list[str]:
+    from kubernetes import client
+
+    selector = f"ray.io/cluster={cluster['metadata']['name']}"
+    pods = client.CoreV1Api(admin).list_namespaced_pod(NAMESPACE, label_selector=selector)
+    return [pod.metadata.name for pod in pods.items]
+
+
 def test_deletes_the_cluster_of_an_ended_run_and_keeps_a_live_runs(
-    control_plane, admin, instance, operator
+    control_plane, admin, instance, real_operator
 ):
-    operator.mode = "never_ready"  # objects only: this test is about ownership, not Ray
     ended = cluster_for(run_with_status(instance, dg.DagsterRunStatus.FAILURE), "a1")
     live = cluster_for(run_with_status(instance, dg.DagsterRunStatus.STARTED), "b2")
     apply(admin, [ended, live])
+    wait_for(lambda: pods_of(admin, ended) and pods_of(admin, live), 60, "the operator's pods")
 
     report = evaluate(control_plane, instance)
 
@@ -46,12 +55,13 @@ def test_deletes_the_cluster_of_an_ended_run_and_keeps_a_live_runs(
     # A second tick finds nothing more to do.
     assert evaluate(control_plane, instance).startswith("no orphaned RayClusters")
     assert list_rayclusters(admin) == [live["metadata"]["name"]]
+    wait_for(lambda: not pods_of(admin, ended), 60, "the deleted cluster's pods to go")
+    assert pods_of(admin, live)
 
 
 def test_deletes_a_cluster_older_than_the_max_age_even_if_its_run_lives(
-    control_plane, admin, instance, operator, monkeypatch
+    control_plane, admin, instance, real_operator, monkeypatch
 ):
-    operator.mode = "never_ready"
     live = cluster_for(run_with_status(instance, dg.DagsterRunStatus.STARTED), "c3")
     apply(admin, [live])
     monkeypatch.setenv("ML_ASSETS_RAY_CLUSTER_MAX_AGE_HOURS", "-1")  # everything is too old
