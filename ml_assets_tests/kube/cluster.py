@@ -257,9 +257,7 @@ class DevCluster:
             left["killed_shims"] = self._kill_shims(node)
             left["killed_pod_processes"] = node.kill_cgroup_processes()
             left["cgroups"] = node.remove_cgroups()
-            left["pod_network_namespaces"] = sorted(
-                pod_network_namespaces() - self._pod_netns_before
-            )
+            left["pod_network_namespaces"] = self._new_pod_network_namespaces()
             for name in left["pod_network_namespaces"]:
                 subprocess.run(["ip", "netns", "del", name], capture_output=True)
             node.remove_state()
@@ -284,9 +282,18 @@ class DevCluster:
                 core.delete_collection_namespaced_pod(
                     namespace.metadata.name, grace_period_seconds=0
                 )
-            _wait("every container to stop", lambda: not self.tasks(), 60)
+            # containerd kills a sandbox's pause process before it tears down the pod's network,
+            # so an empty task list alone can come while a pod network namespace still exists.
+            _wait(
+                "every container to stop and its network namespace to go",
+                lambda: not self.tasks() and not self._new_pod_network_namespaces(),
+                60,
+            )
         except Exception as error:  # stopping goes on; the checks after it report what stayed
             self.progress(f"devcluster: deleting pods failed: {error}")
+
+    def _new_pod_network_namespaces(self) -> list[str]:
+        return sorted(pod_network_namespaces() - self._pod_netns_before)
 
     @staticmethod
     def _kill_shims(node: NodeFiles) -> list[int]:
