@@ -4,6 +4,7 @@
 `ML_ASSETS_ENV=production`: the same assets against external services configured by env vars.
 """
 
+import math
 import os
 from pathlib import Path
 
@@ -45,7 +46,22 @@ def kuberay_settings() -> dict[str, str | None]:
     }
 
 
+def positive_setting(name: str, default: float) -> float:
+    """A positive, finite number from environment variable `name`: a negative or NaN setting
+    would silently change what a sensor does (a negative age deletes live clusters, NaN none)."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}={raw!r} must be a positive number; unset it for {default:g}")
+    return value
+
+
 def sensor_interval_seconds() -> int:
     """How often the retraining sensors look (`ML_ASSETS_SENSOR_INTERVAL_S`, default 60): a new
     file is noticed within this long."""
-    return int(os.environ.get("ML_ASSETS_SENSOR_INTERVAL_S", "60"))
+    return max(1, round(positive_setting("ML_ASSETS_SENSOR_INTERVAL_S", 60)))

@@ -79,7 +79,9 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
     profiles_dir: str | None = Field(
         default=None, description="Directory of profile YAML files. None: the repository's."
     )
-    workers: int | None = Field(default=None, description="Override the profile's worker count.")
+    workers: int | None = Field(
+        ge=0, default=None, description="Override the profile's worker count."
+    )
     namespace: str | None = Field(default=None, description="Override the profile's namespace.")
     kube_config: str | None = Field(
         default=None, description="Kubeconfig path. None: ~/.kube/config, else in-cluster."
@@ -96,11 +98,12 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
         "`authOptions.secretName`); set it with dg.EnvVar('RAY_AUTH_TOKEN'), never in code.",
     )
     xray: XRayConfig = Field(default_factory=XRayConfig, description="X-Ray collection.")
-    poll_interval: float = Field(default=0.5, description="Seconds between status polls.")
+    poll_interval: float = Field(gt=0, default=0.5, description="Seconds between status polls.")
     timeout: float = Field(
-        default=600.0, description="Seconds to wait for the cluster to be ready."
+        gt=0, default=600.0, description="Seconds to wait for the cluster to be ready."
     )
     unschedulable_timeout: float | None = Field(
+        ge=0,
         default=60.0,
         description="Give up (and delete the cluster) once one of its pods has been "
         "unschedulable this many seconds, naming the scheduler's reason; None waits the full "

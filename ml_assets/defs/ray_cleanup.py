@@ -6,12 +6,12 @@ Dagster run that created it has ended (any status) or when it is older than `max
 its run says. A live run's cluster is never touched.
 """
 
-import os
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from ml_assets.defs.kuberay_resource import RayClusterApi
+from ml_assets.environment import positive_setting
 from ml_assets.ray.cluster_spec import LABEL_PREFIX, MANAGED_BY
 
 MAX_AGE_HOURS_ENV = "ML_ASSETS_RAY_CLUSTER_MAX_AGE_HOURS"
@@ -19,7 +19,7 @@ DEFAULT_MAX_AGE_HOURS = 12.0
 
 
 def max_age_hours() -> float:
-    return float(os.environ.get(MAX_AGE_HOURS_ENV, DEFAULT_MAX_AGE_HOURS))
+    return positive_setting(MAX_AGE_HOURS_ENV, DEFAULT_MAX_AGE_HOURS)
 
 
 def _age_hours(cluster: dict, now: datetime) -> float:

@@ -53,13 +53,15 @@ class LocalRayCluster(XRayHooks, LocalRay):
     """
 
     num_cpus: int | None = Field(
-        default=None, description="Logical CPUs of the embedded Ray. None: all cores."
+        ge=1, default=None, description="Logical CPUs of the embedded Ray. None: all cores."
     )
     num_gpus: int | None = Field(
-        default=None, description="GPUs of the embedded Ray. None: those Ray detects."
+        ge=0, default=None, description="GPUs of the embedded Ray. None: those Ray detects."
     )
     object_store_memory_mb: int | None = Field(
-        default=None, description="Object store size in MiB. None: Ray's default (30% of RAM)."
+        gt=0,
+        default=None,
+        description="Object store size in MiB. None: Ray's default (30% of RAM).",
     )
     xray: XRayConfig = Field(default_factory=XRayConfig, description="X-Ray collection.")
 

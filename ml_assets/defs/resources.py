@@ -51,9 +51,13 @@ class ImpressionSource(dg.ConfigurableResource):
         description="`synthetic`, or a file format: `parquet`, `csv` or `criteo_tsv` "
         "(label, I1..I13, C1..C26, tab-separated, no header).",
     )
-    rows_per_day: int = Field(default=100_000, description="Synthetic rows generated per day.")
+    rows_per_day: int = Field(
+        gt=0, default=100_000, description="Synthetic rows generated per day."
+    )
     seed: int = Field(default=7, description="Synthetic world seed (same seed, same ground truth).")
-    base_ctr: float = Field(default=0.25, description="Synthetic target click-through rate.")
+    base_ctr: float = Field(
+        gt=0, lt=1, default=0.25, description="Synthetic target click-through rate."
+    )
     path: str = Field(default="", description="Directory holding one file per day (file kinds).")
     file_pattern: str = Field(
         default="{date}.parquet",

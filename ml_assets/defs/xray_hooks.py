@@ -21,8 +21,8 @@ from ml_assets.xray.record import DEFAULT_PRICES, XRayRecord, record_dir
 
 class XRayConfig(dg.Config):
     enabled: bool = Field(default=True, description="Collect an X-Ray record for this step.")
-    interval_s: float = Field(default=1.0, description="Seconds between utilization samples.")
-    log_lines: int = Field(default=200, description="Last lines kept of each Ray log file.")
+    interval_s: float = Field(gt=0, default=1.0, description="Seconds between utilization samples.")
+    log_lines: int = Field(ge=0, default=200, description="Last lines kept of each Ray log file.")
     root: str | None = Field(
         default=None, description="Where records go. None: $ML_ASSETS_HOME/xray."
     )

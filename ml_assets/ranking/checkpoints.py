@@ -56,7 +56,7 @@ def checkpoint_problem(
     if not file.is_file():
         return f"{file} is missing"
     try:
-        state = torch.load(file, weights_only=False, map_location="cpu")
+        state = torch.load(file, weights_only=True, map_location="cpu")
     except Exception as error:  # noqa: BLE001 (any load failure means unusable)
         return f"{file} cannot be loaded ({type(error).__name__}: {str(error)[:200]})"
     missing = [key for key in REQUIRED_KEYS if key not in state]

@@ -94,7 +94,7 @@ def _worker_loop(config: dict) -> None:
     if checkpoint is not None:
         # Resume after a worker failure or a retried step: lose at most one epoch of work.
         with checkpoint.as_directory() as directory:
-            state = torch.load(Path(directory) / CHECKPOINT_FILE, weights_only=False)
+            state = torch.load(Path(directory) / CHECKPOINT_FILE, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history = state["history"]

@@ -5,8 +5,10 @@ categorical columns as String, named as the FeatureSchema says. Validation happe
 ingest, so bad data fails the first asset with a message that names the partition and column.
 """
 
+import re
+import string
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import polars as pl
 
@@ -15,6 +17,29 @@ from ml_assets.ranking.schema import CRITEO_CATEGORICAL, CRITEO_DENSE, LABEL, Fe
 from ml_assets.ranking.synthetic import SyntheticSpec, generate_day
 
 FILE_FORMATS = ("parquet", "csv", "criteo_tsv")
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def check_file_pattern(pattern: str) -> None:
+    """A day's file name: relative, inside the source folder, with `{date}` exactly once and no
+    other replacement field (`str.format` fields could read attributes of the date)."""
+    try:
+        fields = [
+            field for _, field, _, _ in string.Formatter().parse(pattern) if field is not None
+        ]
+    except ValueError as error:
+        raise ValueError(f"file_pattern {pattern!r} is malformed ({error})") from None
+    if fields != ["date"] or "{date}" not in pattern:
+        raise ValueError(
+            f"file_pattern {pattern!r} must contain {{date}} exactly once and no other "
+            "{...} field, e.g. '{date}.parquet' or 'day={date}/part-0.parquet'"
+        )
+    parts = PurePosixPath(pattern).parts
+    if pattern.startswith(("/", "~")) or "\\" in pattern or ".." in parts:
+        raise ValueError(
+            f"file_pattern {pattern!r} must name a file inside the source `path`: a relative "
+            "pattern without '..', '~' or a leading '/'"
+        )
 
 
 @dataclass(frozen=True)
@@ -33,6 +58,7 @@ class FileSourceSpec:
             raise ValueError(
                 f"unknown file format {self.format!r}; choose one of {', '.join(FILE_FORMATS)}"
             )
+        check_file_pattern(self.file_pattern)
 
     @property
     def schema(self) -> FeatureSchema:
@@ -43,7 +69,20 @@ class FileSourceSpec:
         )
 
     def file_for(self, date: str) -> Path:
-        return Path(self.path) / self.file_pattern.format(date=date)
+        """The day's file; refuses a date that is no day and a file that resolves (through a
+        symbolic link) outside `path`."""
+        if not DAY.fullmatch(date):
+            raise ValueError(f"{date!r} is not a day (YYYY-MM-DD)")
+        root = Path(self.path)
+        file = root / self.file_pattern.replace("{date}", date)
+        if not file.resolve().is_relative_to(root.resolve()):
+            raise DataValidationError(
+                partition=date,
+                column=None,
+                problem=f"the day's file {file} resolves to a place outside {root}",
+                fix="deliver the file itself into the source folder, not a link that leads out",
+            )
+        return file
 
 
 def read_file_day(spec: FileSourceSpec, date: str) -> pl.DataFrame:
@@ -64,20 +103,46 @@ def read_file_day(spec: FileSourceSpec, date: str) -> pl.DataFrame:
     elif spec.format == "csv":
         frame = pl.read_csv(file, infer_schema=False)  # all String; cast below, strictly
     else:
-        # Criteo's layout: tab-separated, no header, label, 13 integer, 26 categorical columns.
-        frame = pl.read_csv(file, separator="\t", has_header=False, infer_schema=False)
-        if frame.width != len(schema.columns):
-            raise DataValidationError(
-                partition=date,
-                column=None,
-                problem=(
-                    f"{file} has {frame.width} tab-separated columns; the Criteo layout has "
-                    f"{len(schema.columns)} (label, I1..I13, C1..C26)"
-                ),
-                fix="check the file's separator and layout, or use format 'csv' with named columns",
-            )
-        frame.columns = list(schema.columns)
+        frame = read_criteo_tsv(file, schema, date)
     return to_canonical(frame, schema, partition=date, origin=str(file))
+
+
+def read_criteo_tsv(file: Path, schema: FeatureSchema, date: str) -> pl.DataFrame:
+    """Criteo's layout: tab-separated, no header, label, 13 integer, 26 categorical columns.
+    Every line must have exactly that many fields: a truncated or shifted line is an error that
+    names the line, not a row padded with nulls. No quoting: a `"` is data."""
+    expected = len(schema.columns)
+    try:
+        lines = pl.read_csv(
+            file, has_header=False, separator="\x00", quote_char=None, new_columns=["line"],
+            infer_schema=False, schema={"line": pl.String},
+        ).get_column("line")  # fmt: skip
+    except pl.exceptions.PolarsError as error:
+        raise DataValidationError(
+            partition=date,
+            column=None,
+            problem=f"{file} cannot be read as lines of text ({type(error).__name__})",
+            fix="deliver the day as UTF-8 text, tab-separated, one impression per line",
+        ) from None
+    fields = lines.str.count_matches("\t", literal=True) + 1
+    bad = (fields != expected).arg_true()
+    if len(bad):
+        first = int(bad[0])
+        raise DataValidationError(
+            partition=date,
+            column=None,
+            problem=(
+                f"{file} line {first + 1} has {fields[first]} tab-separated fields, and "
+                f"{len(bad)} line(s) in all differ from the Criteo layout's {expected} (label, "
+                "I1..I13, C1..C26)"
+            ),
+            fix="re-export the day whole; a truncated or shifted line cannot be repaired here. "
+            "For another layout use format 'csv' with named columns",
+        )
+    return pl.read_csv(
+        file, separator="\t", has_header=False, quote_char=None, infer_schema=False,
+        new_columns=list(schema.columns),
+    )  # fmt: skip
 
 
 def to_canonical(
@@ -89,9 +154,10 @@ def to_canonical(
         raise DataValidationError(
             partition=partition,
             column=missing[0],
+            # Only configured names: a header line is file content, and is not echoed.
             problem=(
                 f"{origin} lacks {len(missing)} configured column(s): {', '.join(missing[:8])}"
-                f"{' ...' if len(missing) > 8 else ''}; it has {', '.join(frame.columns[:12])}"
+                f"{' ...' if len(missing) > 8 else ''} (it has {frame.width} columns)"
             ),
             fix="rename the columns in the file, or set label/dense/categorical column names in "
             "the source config to match it",
@@ -137,6 +203,15 @@ def to_canonical(
                 problem=f"{unparsable} non-numeric value(s) in a dense column of {origin}",
                 fix="dense features must be numbers (empty for missing); list the column under "
                 "categorical_columns if it is an id",
+            )
+        non_finite = int((~as_float.is_finite()).sum())
+        if non_finite:
+            raise DataValidationError(
+                partition=partition,
+                column=name,
+                problem=f"{non_finite} NaN or infinite value(s) in a dense column of {origin}",
+                fix="write a missing value as empty/null, not NaN; NaN or infinity in one row "
+                "would make the column's mean and spread NaN, and with them every encoded row",
             )
         casts.append(as_float.alias(name))
     casts += [frame.get_column(name).cast(pl.String).alias(name) for name in schema.categorical]

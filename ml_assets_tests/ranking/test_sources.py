@@ -95,10 +95,83 @@ def test_non_numeric_dense_value_is_refused(tmp_path):
 def test_wrong_criteo_width(tmp_path):
     (tmp_path / f"{DAY}.tsv").write_text("1\t2\t3\n")
     spec = FileSourceSpec(path=str(tmp_path), format="criteo_tsv", file_pattern="{date}.tsv")
-    with pytest.raises(DataValidationError, match="3 tab-separated columns"):
+    with pytest.raises(DataValidationError, match="line 1 has 3 tab-separated fields"):
         read_file_day(spec, DAY)
 
 
 def test_unknown_format():
     with pytest.raises(ValueError, match="unknown file format 'xlsx'"):
         FileSourceSpec(path="/x", format="xlsx")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        ("/etc/{date}.csv", "inside the source `path`"),
+        ("../{date}.csv", "inside the source `path`"),
+        ("sub/../../{date}.csv", "inside the source `path`"),
+        ("~/{date}.csv", "inside the source `path`"),
+        ("data.csv", "exactly once"),
+        ("{date}-{date}.csv", "exactly once"),
+        ("{date.__class__}.csv", "exactly once"),
+        ("{0}.csv", "exactly once"),
+        ("{date!r}.csv", "exactly once"),
+        ("{date", "malformed"),
+    ],
+)
+def test_a_file_pattern_that_could_leave_the_folder_is_refused(tmp_path, pattern, problem):
+    with pytest.raises(ValueError, match=problem):
+        FileSourceSpec(path=str(tmp_path), format="csv", file_pattern=pattern)
+
+
+def test_a_link_out_of_the_source_folder_is_refused_and_not_read(tmp_path):
+    secret = tmp_path / "secret.csv"
+    secret.write_text("token-abc123\n")
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    (folder / f"{DAY}.csv").symlink_to(secret)
+    with pytest.raises(DataValidationError, match="resolves to a place outside") as error:
+        read_file_day(csv_spec(folder), DAY)
+    assert "token-abc123" not in str(error.value)
+
+
+def test_a_missing_column_error_does_not_echo_the_header(tmp_path):
+    (tmp_path / f"{DAY}.csv").write_text("secret-token-xyz,other\n1,2\n")
+    with pytest.raises(DataValidationError, match="lacks 4 configured column") as error:
+        read_file_day(csv_spec(tmp_path), DAY)
+    assert "secret-token-xyz" not in str(error.value) and "it has 2 columns" in str(error.value)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_dense_values_are_refused_naming_the_column(tmp_path, bad):
+    pl.DataFrame(
+        {"label": [0, 1], "I1": [1.0, bad], "C1": ["a", "b"], "C2": ["c", "d"]}
+    ).write_parquet(tmp_path / f"{DAY}.parquet")
+    spec = FileSourceSpec(
+        path=str(tmp_path), dense_columns=("I1",), categorical_columns=("C1", "C2")
+    )
+    with pytest.raises(DataValidationError, match="1 NaN or infinite value") as error:
+        read_file_day(spec, DAY)
+    assert error.value.column == "I1"
+
+
+def test_a_truncated_tsv_line_is_refused_with_its_line_number(tmp_path):
+    write_criteo_tsv(tmp_path / "whole.tsv", 50)
+    lines = (tmp_path / "whole.tsv").read_text().splitlines()
+    lines[17] = "\t".join(lines[17].split("\t")[:25])  # cut short, as a half-written export
+    (tmp_path / f"{DAY}.tsv").write_text("\n".join(lines) + "\n")
+    spec = FileSourceSpec(path=str(tmp_path), format="criteo_tsv", file_pattern="{date}.tsv")
+    with pytest.raises(DataValidationError, match="line 18 has 25 tab-separated fields"):
+        read_file_day(spec, DAY)
+
+
+def test_a_quote_in_a_tsv_field_is_data_not_quoting(tmp_path):
+    write_criteo_tsv(tmp_path / "whole.tsv", 5)
+    lines = (tmp_path / "whole.tsv").read_text().splitlines()
+    fields = lines[2].split("\t")
+    fields[20] = '"ab'  # an opening quote that a quoting reader would run past the tab
+    lines[2] = "\t".join(fields)
+    (tmp_path / f"{DAY}.tsv").write_text("\n".join(lines) + "\n")
+    spec = FileSourceSpec(path=str(tmp_path), format="criteo_tsv", file_pattern="{date}.tsv")
+    frame = read_file_day(spec, DAY)
+    assert frame.height == 5 and frame.row(2)[20] == '"ab'

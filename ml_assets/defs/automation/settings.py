@@ -13,25 +13,28 @@ TRIGGER_TAG = "ml-assets/trigger"
 class AutomationSettings(dg.ConfigurableResource):
     """Shared by the new-data sensor, the drift sensor and the daily schedule."""
 
-    train_days: int = Field(default=7, description="Training days of an automated retrain.")
+    train_days: int = Field(ge=1, default=7, description="Training days of an automated retrain.")
     holdout_days: int = Field(
-        default=1, description="Later days held out for evaluation in an automated retrain."
+        ge=1, default=1, description="Later days held out for evaluation in an automated retrain."
     )
     settle_seconds: float = Field(
+        ge=0,
         default=60.0,
         description="A landed file must be unchanged this long before it is read: a writer may "
         "still be appending to it.",
     )
     psi_threshold: float = Field(
+        gt=0,
         default=0.2,
         description="Retrain when any feature's population stability index (new days vs the "
         "last training window) reaches this. 0.1 is a moderate shift, 0.25 a large one.",
     )
     drift_days: int = Field(
-        default=1, description="How many of the newest days the drift sensor compares."
+        ge=1, default=1, description="How many of the newest days the drift sensor compares."
     )
-    psi_bins: int = Field(default=10, description="Bins per feature for the PSI.")
+    psi_bins: int = Field(ge=2, default=10, description="Bins per feature for the PSI.")
     drift_sample_rows: int = Field(
+        ge=1,
         default=200_000,
         description="At most this many rows of the training window are read as the reference.",
     )

@@ -19,25 +19,33 @@ class EvaluationConfig(dg.Config):
         default="", description="Categorical feature to slice calibration by. Empty: the first."
     )
     max_normalized_entropy: float = Field(
-        default=1.0, description="Blocking check: NE must be below this (1.0 = the base rate)."
+        gt=0,
+        default=1.0,
+        description="Blocking check: NE must be below this (1.0 = the base rate).",
     )
     calibration_floor: float = Field(
-        default=0.8, description="Blocking check: predicted/observed clicks at least this."
+        gt=0, default=0.8, description="Blocking check: predicted/observed clicks at least this."
     )
     calibration_ceiling: float = Field(
-        default=1.25, description="Blocking check: predicted/observed clicks at most this."
+        gt=0, default=1.25, description="Blocking check: predicted/observed clicks at most this."
     )
     slice_calibration_floor: float = Field(
-        default=0.7, description="Blocking check: each judged slice's calibration at least this."
+        gt=0,
+        default=0.7,
+        description="Blocking check: each judged slice's calibration at least this.",
     )
     slice_calibration_ceiling: float = Field(
-        default=1.4, description="Blocking check: each judged slice's calibration at most this."
+        gt=0,
+        default=1.4,
+        description="Blocking check: each judged slice's calibration at most this.",
     )
     slice_min_clicks: int = Field(
+        ge=0,
         default=200,
         description="Slices with fewer holdout clicks are reported but not judged (too noisy).",
     )
     leakage_z: float = Field(
+        lt=0,
         default=-4.0,
         description="Blocking check (synthetic data): a model beating the true probabilities "
         "by more than this many standard errors has seen labels it should not have.",

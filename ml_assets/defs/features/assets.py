@@ -82,14 +82,17 @@ class VocabularyConfig(dg.Config):
         description="Last holdout day, YYYY-MM-DD. Empty: in a backfill, the backfill's last "
         "day; otherwise the latest day with ad_features.",
     )
-    train_days: int = Field(default=7, description="Days of training data before the holdout.")
-    holdout_days: int = Field(default=1, description="Days after training held out for eval.")
+    train_days: int = Field(
+        ge=1, default=7, description="Days of training data before the holdout."
+    )
+    holdout_days: int = Field(ge=1, default=1, description="Days after training held out for eval.")
     min_count: int = Field(
+        ge=1,
         default=10,
         description="A categorical value needs this many rows to get its own id; rarer ones "
         "share the out-of-vocabulary id (fewer rare ids, less overfitting).",
     )
-    max_size: int = Field(default=100_000, description="At most this many ids per feature.")
+    max_size: int = Field(ge=1, default=100_000, description="At most this many ids per feature.")
 
 
 @dg.asset(

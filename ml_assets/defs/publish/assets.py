@@ -13,13 +13,15 @@ CHALLENGER = "challenger"
 
 class PromotionConfig(dg.Config):
     min_relative_ne_gain: float = Field(
-        default=0.001, description="Challenger NE must beat the champion's by this (relative)."
+        ge=0,
+        default=0.001,
+        description="Challenger NE must beat the champion's by this (relative).",
     )
-    max_auc_drop: float = Field(default=0.0005, description="Largest tolerated AUC decrease.")
-    calibration_low: float = Field(default=0.95, description="Lowest overall calibration.")
-    calibration_high: float = Field(default=1.05, description="Highest overall calibration.")
+    max_auc_drop: float = Field(ge=0, default=0.0005, description="Largest tolerated AUC decrease.")
+    calibration_low: float = Field(gt=0, default=0.95, description="Lowest overall calibration.")
+    calibration_high: float = Field(gt=0, default=1.05, description="Highest overall calibration.")
     bootstrap_resamples: int = Field(
-        default=200, description="Paired bootstrap resamples for the NE interval."
+        ge=1, default=200, description="Paired bootstrap resamples for the NE interval."
     )
 
 

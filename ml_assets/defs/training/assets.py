@@ -26,33 +26,37 @@ class TrainingConfig(dg.Config):
         "to compare it with: `dlrm` (pairwise dot-product interactions) or `logistic` "
         "(logistic regression on one-hot ids and dense features).",
     )
-    epochs: int = Field(default=3, description="Passes over the training window.")
+    epochs: int = Field(ge=1, default=3, description="Passes over the training window.")
     batch_size: int = Field(
-        default=1024, description="Rows per optimizer step, over all workers together."
+        ge=1, default=1024, description="Rows per optimizer step, over all workers together."
     )
-    learning_rate: float = Field(default=2e-3, description="Adam learning rate (the peak).")
+    learning_rate: float = Field(gt=0, default=2e-3, description="Adam learning rate (the peak).")
     lr_schedule: str = Field(
         default="cosine",
         description="`cosine` decays the learning rate to 0 over the run (better final "
         "models); `constant` keeps it.",
     )
     embedding_prior: float = Field(
+        ge=0,
         default=30.0,
         description="Strength of the per-id Gaussian prior on embeddings: shrinks rarely seen "
         "ids towards 'no effect' and leaves frequent ones to the data. 0 disables it.",
     )
     first_order_prior: float = Field(
+        ge=0,
         default=4.0,
         description="Strength of the per-id Gaussian prior on the first-order weights, in "
         "logit units (a prior variance of 1/(2 x strength) on an id's own effect). 0 disables "
         "it.",
     )
     deep_weight_decay: float = Field(
+        ge=0,
         default=1.0,
         description="AdamW weight decay on DCN-v2's deep tower: holds it to what the data "
         "keeps confirming instead of noise in feature combinations. 0 disables it.",
     )
     cross_weight_decay: float = Field(
+        ge=0,
         default=0.1,
         description="AdamW weight decay on DCN-v2's cross layers: the same for the feature "
         "pairs that carry no signal. 0 disables it.",
@@ -62,8 +66,11 @@ class TrainingConfig(dg.Config):
         description="After every epoch, score the holdout days for the learning curve (a "
         "few seconds per epoch). Only watched, never used to choose a model.",
     )
-    embedding_dim: int = Field(default=8, description="Embedding width per categorical feature.")
+    embedding_dim: int = Field(
+        ge=1, default=8, description="Embedding width per categorical feature."
+    )
     cross_layers: int = Field(
+        ge=0,
         default=1,
         description="Cross-network layers (DCN-v2). One makes every pairwise feature cross; "
         "more add higher-degree crosses, which need much more data to pay off.",
@@ -81,22 +88,26 @@ class TrainingConfig(dg.Config):
     deep_layers: list[int] = Field(
         default_factory=lambda: [256, 128], description="Hidden sizes of the deep tower."
     )
-    num_workers: int = Field(default=2, description="Ray Train workers (DDP processes).")
+    num_workers: int = Field(ge=1, default=2, description="Ray Train workers (DDP processes).")
     data_cpu_share: float = Field(
+        gt=0,
+        lt=1,
         default=0.5,
         description="Share of the cluster's CPUs kept for Ray Data (at least one CPU); the "
         "rest is split between the workers.",
     )
     max_steps_per_epoch: int = Field(
-        default=0, description="Stop each epoch after this many steps; 0 runs whole epochs."
+        ge=0, default=0, description="Stop each epoch after this many steps; 0 runs whole epochs."
     )
     cache_below_mb: int = Field(
+        ge=0,
         default=2048,
         description="Windows smaller than this (uncompressed) are read through Ray Data once "
         "and then kept in the training workers' memory, reshuffled each epoch; larger ones "
         "stream every epoch with flat memory.",
     )
     stream_budget_mb: int = Field(
+        ge=0,
         default=512,
         description="Object-store memory Ray Data may fill while streaming a window larger "
         "than cache_below_mb (blocks read ahead of the trainers): memory stays flat at this "
@@ -104,9 +115,12 @@ class TrainingConfig(dg.Config):
         "Data's own budget, a share of the object store.",
     )
     max_failures: int = Field(
-        default=1, description="Worker failures Ray Train recovers from (from the checkpoint)."
+        ge=0,
+        default=1,
+        description="Worker failures Ray Train recovers from (from the checkpoint).",
     )
     chunk_batches: int = Field(
+        ge=1,
         default=16,
         description="Mini-batches per chunk read from Ray Data; rows are shuffled within a "
         "chunk. Larger chunks cost less per row and shuffle better, and use more memory.",
@@ -243,7 +257,7 @@ def ranking_model(
             f"training resumed {outcome.restarts} time(s) from a checkpoint; the last resume "
             f"began at epoch {outcome.resumed_from_epoch}"
         )
-    state = torch.load(outcome.checkpoint_dir / CHECKPOINT_FILE, weights_only=False)
+    state = torch.load(outcome.checkpoint_dir / CHECKPOINT_FILE, weights_only=True)
     model_dir = save_model_dir(
         storage.run_dir("ranking_model", context.run_id),
         state["model"],
