@@ -160,3 +160,29 @@ def _profile_of(dagster_run_id: str | None, cluster: str) -> str | None:
     except LookupError:
         return None
     return next((r.profile for r in records if r.cluster == cluster and r.profile), None)
+
+
+def rollback(
+    to: str | None = typer.Option(
+        None, "--to", help="Version to make champion. Default: the one the champion replaced."
+    ),
+    name: str = typer.Option(MODEL_NAME, help="Registered model name."),
+) -> None:
+    """Move the champion alias back: to the version the current champion replaced, or `--to`."""
+    from mlflow.exceptions import MlflowException
+
+    from ml_assets.model_registry import rollback as move_back
+
+    if to is not None and not to.isdigit():
+        fail(f"version {to!r} is not a number", "see `ml-assets models`")
+    client, uri = _client()
+    try:
+        moved = move_back(client, name, to)
+    except ValueError as error:
+        fail(str(error), "see `ml-assets models`", FAILED)
+    except MlflowException as error:
+        fail(f"cannot roll back {name} in {uri}: {error.message}", "see `ml-assets models`", FAILED)
+    console.print(
+        f"{name}: champion is version {moved.champion} again (was {moved.replaced}; "
+        f"version {moved.replaced} is tagged promotion.rolled_back_to={moved.champion})"
+    )

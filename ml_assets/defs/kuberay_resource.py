@@ -297,18 +297,27 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
                 time.sleep(0.5 * attempt)  # back-off between API retries
 
     def cleanup(self, context: Any, exception: BaseException | None) -> None:
+        deleted = False
+        try:
+            self._before_delete(context, exception)
+        finally:  # nothing before it, not even an interruption, may keep the cluster alive
+            try:
+                super().cleanup(context, exception)
+                deleted = self.created
+            finally:
+                self.xray_finish(context, deleted=deleted)
+
+    def _before_delete(self, context: Any, exception: BaseException | None) -> None:
         self.xray_collect(context, exception)  # logs and samples while the cluster exists
         # Disconnect before deleting: a driver whose GCS vanishes under it waits out Ray's
         # reconnect timeout (a minute) in ray.shutdown().
-        if self._context is not None:
-            self._context.disconnect()
-            self._context = None
-        if self._token_settings is not None:
-            restore_token_settings(self._token_settings)
-            self._token_settings = None
-        deleted = False
+        ray_context, self._context = self._context, None
         try:
-            super().cleanup(context, exception)
-            deleted = self.created
+            if ray_context is not None:
+                ray_context.disconnect()
+        except Exception as error:
+            context.log.warning(f"disconnecting from {self.name} failed ({error}); deleting it")
         finally:
-            self.xray_finish(context, deleted=deleted)
+            if self._token_settings is not None:
+                restore_token_settings(self._token_settings)
+                self._token_settings = None

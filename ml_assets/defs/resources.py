@@ -1,6 +1,5 @@
 """Resources every stage shares: where data lives, where it comes from, and MLflow."""
 
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -8,6 +7,7 @@ import polars as pl
 from pydantic import Field
 
 from ml_assets import environment
+from ml_assets.atomic import atomic_path
 from ml_assets.ranking.schema import CRITEO_CATEGORICAL, CRITEO_DENSE, LABEL, FeatureSchema
 
 
@@ -37,10 +37,8 @@ class StorageResource(dg.ConfigurableResource):
 
 def write_parquet_atomically(frame: pl.DataFrame, path: Path) -> None:
     """Readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.write_parquet(tmp)
-    tmp.replace(path)
+    with atomic_path(path) as temporary:
+        frame.write_parquet(temporary)
 
 
 class ImpressionSource(dg.ConfigurableResource):

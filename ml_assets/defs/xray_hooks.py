@@ -23,6 +23,12 @@ class XRayConfig(dg.Config):
     enabled: bool = Field(default=True, description="Collect an X-Ray record for this step.")
     interval_s: float = Field(gt=0, default=1.0, description="Seconds between utilization samples.")
     log_lines: int = Field(ge=0, default=200, description="Last lines kept of each Ray log file.")
+    collect_timeout_s: float = Field(
+        gt=0,
+        default=10.0,
+        description="Most seconds spent pulling samples and logs off the cluster before it is "
+        "deleted; keep it well inside the run pod's termination grace (30 s by default).",
+    )
     root: str | None = Field(
         default=None, description="Where records go. None: $ML_ASSETS_HOME/xray."
     )
@@ -115,27 +121,33 @@ class XRayHooks:
             context.log.warning(f"X-Ray: could not start utilization probes: {error}")
 
     def xray_collect(self, context: Any, exception: BaseException | None) -> None:
-        """Before teardown: pull samples and log tails off the cluster while it still exists."""
+        """Before teardown: pull samples and log tails off the cluster while it still exists,
+        within `collect_timeout_s`. Never raises an Exception: the delete comes after it."""
         record = self._xray
         if record is None:
             return
-        # A step's own exception is not thrown into its resources: ask the event log.
-        error = (
-            f"{type(exception).__name__}: {exception}"
-            if exception is not None
-            else step_failure(context, record.run_id, record.step)
-        )
-        record.outcome = "failed" if error else "succeeded"
-        record.error = error[:4000] if error else None
-        if not self._xray_probes:
+        try:
+            # A step's own exception is not thrown into its resources: ask the event log.
+            error = (
+                f"{type(exception).__name__}: {exception}"
+                if exception is not None
+                else step_failure(context, record.run_id, record.step)
+            )
+            record.outcome = "failed" if error else "succeeded"
+            record.error = error[:4000] if error else None
+        except Exception as error:
+            context.log.warning(f"X-Ray: could not read the step's outcome: {error}")
+        probes, self._xray_probes = self._xray_probes, None
+        if not probes:
             return
         try:
             from ml_assets.ray.xray_probe import collect
 
-            record.samples, record.logs = collect(self._xray_probes, self.xray.log_lines)
+            record.samples, record.logs = collect(
+                probes, self.xray.log_lines, timeout_s=self.xray.collect_timeout_s
+            )
         except Exception as error:
             context.log.warning(f"X-Ray: could not collect samples and logs: {error}")
-        self._xray_probes = None
 
     def xray_finish(self, context: Any, deleted: bool) -> None:
         """After teardown: the record is complete; write it and attach it to the MLflow run."""

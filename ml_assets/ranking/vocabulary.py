@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ml_assets.atomic import atomic_path
 from ml_assets.ranking.errors import DataValidationError
 from ml_assets.ranking.schema import MISSING_FLAG_SUFFIX, FeatureSchema
 
@@ -82,10 +83,8 @@ class Vocabulary:
             "counts": self.counts,
             "dense_missing_flags": self.dense_missing_flags,
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload))
-        tmp.replace(path)
+        with atomic_path(Path(path)) as temporary:
+            temporary.write_text(json.dumps(payload))
 
     @classmethod
     def load(cls, path: Path | str) -> "Vocabulary":

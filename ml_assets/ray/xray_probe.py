@@ -5,6 +5,7 @@ idle Python process per node. Cluster code: imported only when a step has connec
 """
 
 import threading
+import time
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -67,10 +68,15 @@ def start_probes(interval_s: float, timeout_s: float = 60.0) -> list:
     return probes
 
 
-def collect(probes: list, log_lines: int, timeout_s: float = 30.0) -> tuple[list[dict], dict]:
-    """Stop the probes and return (samples of all nodes, log tails of all nodes)."""
+def collect(probes: list, log_lines: int, timeout_s: float = 10.0) -> tuple[list[dict], dict]:
+    """Stop the probes and return (samples of all nodes, log tails of all nodes), within
+    `timeout_s` in all: the cluster's delete waits for this, inside a pod's termination grace."""
+    deadline = time.monotonic() + timeout_s
     samples = ray.get([probe.stop.remote() for probe in probes], timeout=timeout_s)
-    logs = ray.get([probe.logs.remote(log_lines) for probe in probes], timeout=timeout_s)
+    logs = ray.get(
+        [probe.logs.remote(log_lines) for probe in probes],
+        timeout=max(deadline - time.monotonic(), 0.1),
+    )
     for probe in probes:
         ray.kill(probe)
     return (

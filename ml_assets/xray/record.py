@@ -5,6 +5,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ml_assets.atomic import atomic_path
+
 # Lifecycle events in the order they happen; a record holds those that did.
 EVENTS = (
     "requested",
@@ -113,11 +115,9 @@ class XRayRecord:
         return cls(**data)
 
     def save(self, directory: Path) -> Path:
-        directory.mkdir(parents=True, exist_ok=True)
         path = directory / "xray.json"
-        temporary = path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(self.to_dict(), indent=1))
-        temporary.replace(path)  # readers never see half a record
+        with atomic_path(path) as temporary:
+            temporary.write_text(json.dumps(self.to_dict(), indent=1))
         return path
 
 

@@ -35,7 +35,7 @@ def request_for(mlflow_uri: str, **training) -> runner.PipelineRequest:
 
 
 def champion_version(client, name="ads_ctr_ranker"):
-    from ml_assets.defs.publish.assets import current_champion
+    from ml_assets.model_registry import current_champion
 
     return current_champion(client, name)
 

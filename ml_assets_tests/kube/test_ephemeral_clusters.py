@@ -114,6 +114,34 @@ def test_a_failing_step_deletes_its_cluster_and_its_xray_says_why(
     assert "deleted" in record.timeline and any("gcs_server" in n for n in record.logs)
 
 
+def test_a_failure_before_the_delete_still_deletes_the_cluster(
+    control_plane, admin, operator, instance, ml_home, monkeypatch
+):
+    """The event-log query and the disconnect run before the delete; neither may skip it."""
+    from ray._private.worker import RayContext
+
+    def event_log_down(*_args, **_kwargs):
+        raise RuntimeError("event log unavailable")
+
+    disconnect = RayContext.disconnect
+
+    def failing_disconnect(self):
+        disconnect(self)  # really disconnect, so that the next test's driver starts clean
+        raise RuntimeError("GCS went away")
+
+    monkeypatch.setattr("ml_assets.defs.xray_hooks.step_failure", event_log_down)
+    monkeypatch.setattr(RayContext, "disconnect", failing_disconnect)
+    result = materialize_on_kuberay([cluster_probe], control_plane, instance)
+    assert result.success
+    assert len(operator.created) == 1
+    assert_nothing_left(admin, operator)
+    warnings = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
+    assert "X-Ray: could not read the step's outcome: event log unavailable" in warnings
+    assert "failed (GCS went away); deleting it" in warnings
+    (record,) = load_records(ml_home / "xray", result.run_id)
+    assert "deleted" in record.timeline
+
+
 def test_a_bad_profile_fails_in_preflight_and_creates_nothing(
     control_plane, admin, operator, instance
 ):

@@ -6,9 +6,14 @@ from pydantic import Field
 from ml_assets.defs.ingest.assets import IMPRESSIONS_FILE
 from ml_assets.defs.metadata import GROUP
 from ml_assets.defs.resources import MlflowResource, StorageResource
-
-CHAMPION = "champion"
-CHALLENGER = "challenger"
+from ml_assets.model_registry import (
+    CHALLENGER,
+    CHAMPION,
+    TRAIN_END_TAG,
+    current_champion,
+    promote,
+    stale_reason,
+)
 
 
 class PromotionConfig(dg.Config):
@@ -31,7 +36,9 @@ class PromotionConfig(dg.Config):
     description=(
         "Registers the evaluated model as a new version with alias `challenger`; moves "
         "`champion` to it only when it beats the current champion on the same holdout (paired "
-        "bootstrap on NE, AUC and calibration limits). Roll back by moving the alias back."
+        "bootstrap on NE, AUC and calibration limits), its training window is not older than "
+        "the champion's, and no other run moved `champion` meanwhile. Roll back with "
+        "`ml-assets rollback`."
     ),
 )
 def published_model(
@@ -51,12 +58,14 @@ def published_model(
     client = mlflow_tracking.client()
     name = mlflow_tracking.registered_model_name
     champion = current_champion(client, name)
+    train_end = max(model_evaluation["train_dates"])
     version = mlflow.register_model(
         ranking_model["model_uri"],
         name,
         tags={
             "dagster.run_id": context.run_id,
             "train_dates": str(model_evaluation["train_dates"]),
+            TRAIN_END_TAG: train_end,
         },
     ).version
     client.set_registered_model_alias(name, CHALLENGER, version)
@@ -81,36 +90,31 @@ def published_model(
     )
     for key, value in decision.figures.items():
         client.set_model_version_tag(name, version, f"gate.{key}", f"{value:.6f}")
-    client.set_model_version_tag(name, version, "gate.promoted", str(decision.promote))
-    if decision.promote:
-        client.set_registered_model_alias(name, CHAMPION, version)
+    reasons, promoted = list(decision.reasons), decision.promote
+    if promoted:
+        blocked = stale_reason(client, name, champion, train_end) or promote(
+            client, name, version, champion
+        )
+        if blocked:
+            reasons.append(f"not promoted: {blocked}")
+            promoted = False
+    client.set_model_version_tag(name, version, "gate.promoted", str(promoted))
+    if promoted:
         context.log.info(f"{name} version {version} is the new {CHAMPION}")
     else:
-        context.log.warning(
-            f"{name} version {version} stays {CHALLENGER}: {'; '.join(decision.reasons)}"
-        )
-    champion_now = version if decision.promote else champion
+        context.log.warning(f"{name} version {version} stays {CHALLENGER}: {'; '.join(reasons)}")
+    champion_now = version if promoted else current_champion(client, name)
     return dg.MaterializeResult(
-        value={"version": version, "champion_version": champion_now, "promoted": decision.promote},
+        value={"version": version, "champion_version": champion_now, "promoted": promoted},
         metadata={
             "registered_model": name,
             "version": int(version),
-            "promoted": decision.promote,
+            "promoted": promoted,
             "champion_version": int(champion_now) if champion_now else 0,
             "previous_champion_version": int(champion) if champion else 0,
             "champion_uri": f"models:/{name}@{CHAMPION}",
-            "gate": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons)),
+            "gate": dg.MetadataValue.md("\n".join(f"- {r}" for r in reasons)),
             **{f"gate_{k}": dg.MetadataValue.float(v) for k, v in decision.figures.items()},
             "mlflow_tracking_uri": mlflow_tracking.resolved_tracking_uri,
         },
     )
-
-
-def current_champion(client, name: str) -> str | None:
-    """The champion's version number, or None before the first promotion."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_model_version_by_alias(name, CHAMPION).version
-    except MlflowException:
-        return None

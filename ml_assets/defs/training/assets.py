@@ -197,9 +197,9 @@ def ranking_model(
     validation_files = encoded(vocabulary.holdout_dates) if config.validation_curve else []
     context.log.info(f"encoded {len(encoded_files)} day(s) for training")
 
-    resources = ray.cluster_resources()
+    node_cpus = [node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node["Alive"]]
     plan = plan_workers(
-        resources.get("CPU", 0), resources.get("GPU", 0), config.num_workers, config.data_cpu_share
+        node_cpus, ray.cluster_resources().get("GPU", 0), config.num_workers, config.data_cpu_share
     )
     context.log.info(f"training on {ray_cluster.name}: {plan}")
     model_config = ModelConfig(

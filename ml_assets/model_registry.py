@@ -1,0 +1,79 @@
+"""Moving the champion alias safely: no stale model, no lost race, a record to roll back by.
+
+MLflow's registry has no compare-and-set on aliases, so a promotion re-reads the champion just
+before it moves the alias and gives up when another run moved it meanwhile; what remains is the
+window between that read and the write (milliseconds, against runs that take minutes).
+"""
+
+from dataclasses import dataclass
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+TRAIN_END_TAG = "train_end"  # the last training day, YYYY-MM-DD: comparable as text
+PREVIOUS_TAG = "promotion.previous_champion"  # the version this one replaced as champion
+ROLLED_BACK_TAG = "promotion.rolled_back_to"
+
+
+def current_champion(client, name: str) -> str | None:
+    """The champion's version number, or None before the first promotion."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def stale_reason(client, name: str, champion: str | None, train_end: str) -> str | None:
+    """Why a model trained up to `train_end` may not replace the champion: the champion saw
+    later days (a backfill over an old range must not undo a newer model)."""
+    if champion is None:
+        return None
+    champion_end = client.get_model_version(name, champion).tags.get(TRAIN_END_TAG)
+    if champion_end and champion_end > train_end:
+        return (
+            f"its training data ends {train_end}, before the champion's (version {champion}, "
+            f"{champion_end}); a model of older days is never promoted over a newer one"
+        )
+    return None
+
+
+def promote(client, name: str, version: str, champion_at_start: str | None) -> str | None:
+    """Moves the champion alias to `version` if the champion is still the one this run compared
+    against; returns why not otherwise. The replaced champion is recorded on `version`."""
+    champion_now = current_champion(client, name)
+    if champion_now != champion_at_start:
+        return (
+            f"the champion moved from version {champion_at_start} to {champion_now} while this "
+            "run evaluated; it was not compared against the new champion, so it stays challenger"
+        )
+    client.set_model_version_tag(name, version, PREVIOUS_TAG, champion_at_start or "")
+    client.set_registered_model_alias(name, CHAMPION, version)
+    return None
+
+
+@dataclass(frozen=True)
+class Rollback:
+    replaced: str
+    champion: str
+
+
+def rollback(client, name: str, to_version: str | None = None) -> Rollback:
+    """Moves the champion back to `to_version`, or to the version the champion replaced."""
+    champion = current_champion(client, name)
+    if champion is None:
+        raise ValueError(f"{name!r} has no champion to roll back")
+    target = to_version
+    if target is None:
+        target = client.get_model_version(name, champion).tags.get(PREVIOUS_TAG) or None
+        if target is None:
+            raise ValueError(
+                f"version {champion} of {name!r} replaced no earlier champion; name the version "
+                "to roll back to (`--to VERSION`)"
+            )
+    if str(target) == champion:
+        raise ValueError(f"version {target} of {name!r} is the champion already")
+    client.get_model_version(name, str(target))  # refuses a version that does not exist
+    client.set_model_version_tag(name, champion, ROLLED_BACK_TAG, str(target))
+    client.set_registered_model_alias(name, CHAMPION, str(target))
+    return Rollback(replaced=champion, champion=str(target))
