@@ -1,8 +1,13 @@
 """Daily files landing at a file source: which days are there, and is each one ready to ingest.
 
 A file is ready when it has stopped changing (a writer still appending would be read half-way),
-is complete (a Parquet footer, a last line that ends) and passes the same validation as ingest
-(columns, labels, numeric dense values). What is not ready gets a reason a person can act on.
+is complete (a Parquet footer, a last line that ends) and its first rows pass the same
+validation as ingest (columns, labels, numeric dense values); ingest validates every row. What is
+not ready gets a reason a person can act on.
+
+"Stopped changing" reads the inode's change time as well as the modification time: `cp -p`,
+`rsync -a` and `touch -d` set the modification time back to the source's, but no tool can set
+the change time, which every write and rename moves to now.
 """
 
 import datetime as dt
@@ -15,6 +20,7 @@ from ml_assets.ranking.errors import DataValidationError
 from ml_assets.ranking.sources import FileSourceSpec, read_file_day
 
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+SAMPLE_ROWS = 10_000  # validated per landed file by the sensor, in the code server
 
 
 @dataclass(frozen=True)
@@ -22,13 +28,26 @@ class LandedFile:
     date: str
     path: Path
     size: int
-    modified: float  # seconds since the epoch
+    inode: int  # a file renamed into place (rsync, atomic writers) is a new inode
+    modified_ns: int  # the modification time, which copies may set back
+    changed_ns: int  # the inode's change time, which only the kernel sets
+
+    @property
+    def changed(self) -> float:
+        """When the file last changed, in seconds since the epoch."""
+        return max(self.modified_ns, self.changed_ns) / 1e9
 
     @property
     def fingerprint(self) -> str:
-        """Changes when the file is rewritten: a re-delivered day is new data; the same bytes
-        seen again are not."""
-        return f"{self.size}-{int(self.modified * 1e6)}"
+        """Changes when the file is rewritten, also by a copy that keeps the old timestamps: a
+        re-delivered day is new data; the same bytes seen again are not."""
+        return f"{self.size}-{self.inode}-{self.modified_ns}-{self.changed_ns}"
+
+    @property
+    def legacy_fingerprint(self) -> str:
+        """The fingerprint that sensor cursors of ml_assets 0.1 hold (size and mtime)."""
+        seconds = self.modified_ns // 10**9 + (self.modified_ns % 10**9) * 1e-9  # as st_mtime
+        return f"{self.size}-{int(seconds * 1e6)}"
 
 
 def scan_landing(spec: FileSourceSpec, first_day: str) -> list[LandedFile]:
@@ -48,17 +67,21 @@ def scan_landing(spec: FileSourceSpec, first_day: str) -> list[LandedFile]:
         except ValueError:
             continue  # 2026-13-45 matches the pattern but is no day
         stat = path.stat()
-        found.append(LandedFile(date, path, stat.st_size, stat.st_mtime))
+        found.append(
+            LandedFile(date, path, stat.st_size, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns)
+        )
     return sorted(found, key=lambda f: f.date)
 
 
 def still_settling(landed: LandedFile, settle_seconds: float, now: float | None = None) -> bool:
     """A file changed less than `settle_seconds` ago may still be being written: look again
     later rather than read half of it."""
-    return (time.time() if now is None else now) - landed.modified < settle_seconds
+    return (time.time() if now is None else now) - landed.changed < settle_seconds
 
 
-def not_ready_reason(spec: FileSourceSpec, landed: LandedFile) -> str | None:
+def not_ready_reason(
+    spec: FileSourceSpec, landed: LandedFile, sample_rows: int = SAMPLE_ROWS
+) -> str | None:
     """Why a settled file must not be ingested, or None when it is ready."""
     if landed.size == 0:
         return f"{landed.path.name} is empty: a failed or unfinished export"
@@ -68,7 +91,7 @@ def not_ready_reason(spec: FileSourceSpec, landed: LandedFile) -> str | None:
             "re-deliver the whole file"
         )
     try:
-        read_file_day(spec, landed.date)
+        read_file_day(spec, landed.date, max_rows=sample_rows)
     except DataValidationError as error:
         return str(error)
     except Exception as error:  # noqa: BLE001 (any reader error means an unusable file)

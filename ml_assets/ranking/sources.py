@@ -85,7 +85,9 @@ class FileSourceSpec:
         return file
 
 
-def read_file_day(spec: FileSourceSpec, date: str) -> pl.DataFrame:
+def read_file_day(spec: FileSourceSpec, date: str, max_rows: int | None = None) -> pl.DataFrame:
+    """The day's rows, validated and cast; only the first `max_rows` when given (a readiness
+    check, which must not hold a whole day in memory)."""
     file = spec.file_for(date)
     if not file.exists():
         raise DataValidationError(
@@ -99,15 +101,18 @@ def read_file_day(spec: FileSourceSpec, date: str) -> pl.DataFrame:
         )
     schema = spec.schema
     if spec.format == "parquet":
-        frame = pl.read_parquet(file)
+        frame = pl.read_parquet(file, n_rows=max_rows)
     elif spec.format == "csv":
-        frame = pl.read_csv(file, infer_schema=False)  # all String; cast below, strictly
+        # All String; cast below, strictly.
+        frame = pl.read_csv(file, infer_schema=False, n_rows=max_rows)
     else:
-        frame = read_criteo_tsv(file, schema, date)
+        frame = read_criteo_tsv(file, schema, date, max_rows)
     return to_canonical(frame, schema, partition=date, origin=str(file))
 
 
-def read_criteo_tsv(file: Path, schema: FeatureSchema, date: str) -> pl.DataFrame:
+def read_criteo_tsv(
+    file: Path, schema: FeatureSchema, date: str, max_rows: int | None = None
+) -> pl.DataFrame:
     """Criteo's layout: tab-separated, no header, label, 13 integer, 26 categorical columns.
     Every line must have exactly that many fields: a truncated or shifted line is an error that
     names the line, not a row padded with nulls. No quoting: a `"` is data."""
@@ -115,7 +120,7 @@ def read_criteo_tsv(file: Path, schema: FeatureSchema, date: str) -> pl.DataFram
     try:
         lines = pl.read_csv(
             file, has_header=False, separator="\x00", quote_char=None, new_columns=["line"],
-            infer_schema=False, schema={"line": pl.String},
+            infer_schema=False, schema={"line": pl.String}, n_rows=max_rows,
         ).get_column("line")  # fmt: skip
     except pl.exceptions.PolarsError as error:
         raise DataValidationError(
@@ -141,7 +146,7 @@ def read_criteo_tsv(file: Path, schema: FeatureSchema, date: str) -> pl.DataFram
         )
     return pl.read_csv(
         file, separator="\t", has_header=False, quote_char=None, infer_schema=False,
-        new_columns=list(schema.columns),
+        new_columns=list(schema.columns), n_rows=max_rows,
     )  # fmt: skip
 
 

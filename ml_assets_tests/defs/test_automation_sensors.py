@@ -117,6 +117,36 @@ def test_half_written_and_schema_changed_files_are_skipped_with_the_reason(
     assert request.tags["dagster/asset_partition_range_start"] == D1
 
 
+def test_a_tick_checks_a_bounded_number_of_files_and_the_next_tick_goes_on(
+    instance, landing, ml_home, monkeypatch
+):
+    """The cursor is saved only when a tick ends: a tick must end, however many files land."""
+    monkeypatch.setattr("ml_assets.defs.automation.new_data.CHECKS_PER_TICK", 2)
+    for day in (D1, D2, D3):
+        land(landing, day)
+    tick = new_data_ticks(instance, landing)
+    (first,) = tick()
+    assert first.tags["dagster/asset_partition_range_end"] == D2
+    assert set(LandingCursor.parse(tick.cursor).handled) == {D1, D2}
+    (second,) = tick()
+    assert second.tags["dagster/asset_partition_range_start"] == D3
+    assert "no new or changed files" in tick().skip_message
+
+
+def test_a_cursor_of_the_earlier_fingerprint_format_re_ingests_nothing(instance, landing, ml_home):
+    from ml_assets.ranking.landing import scan_landing
+    from ml_assets.ranking.sources import FileSourceSpec
+
+    land(landing, D1)
+    (landed,) = scan_landing(FileSourceSpec(path=str(landing)), D1)
+    stat = (landing / f"{D1}.parquet").stat()
+    assert landed.legacy_fingerprint == f"{stat.st_size}-{int(stat.st_mtime * 1e6)}"  # 0.1's
+    tick = new_data_ticks(instance, landing)
+    tick.cursor = LandingCursor(handled={D1: landed.legacy_fingerprint}).dump()
+    assert "no new or changed files" in tick().skip_message
+    assert LandingCursor.parse(tick.cursor).handled == {D1: landed.fingerprint}
+
+
 def test_a_file_still_changing_or_for_today_waits(instance, landing, ml_home):
     land(landing, D1)
     assert "still changing" in new_data_ticks(instance, landing, settle_seconds=3600)().skip_message

@@ -41,7 +41,28 @@ def test_a_file_still_being_written_waits(tmp_path):
     land(tmp_path, "2026-11-01")
     (landed,) = scan_landing(FileSourceSpec(path=str(tmp_path)), "2026-01-01")
     assert still_settling(landed, settle_seconds=60)
-    assert not still_settling(landed, settle_seconds=60, now=landed.modified + 61)
+    assert not still_settling(landed, settle_seconds=60, now=landed.changed + 61)
+
+
+def test_a_copy_that_keeps_old_timestamps_still_settles_and_counts_as_new_data(tmp_path):
+    """`cp -p` / `rsync -a` set the modification time back to the source's; the inode's change
+    time says the file was written just now."""
+    spec = FileSourceSpec(path=str(tmp_path))
+    path = land(tmp_path, "2026-11-01")
+    a_week_ago = time.time_ns() - 7 * 86400 * 10**9
+    os.utime(path, ns=(a_week_ago, a_week_ago))
+    (landed,) = scan_landing(spec, "2026-01-01")
+    assert landed.modified_ns == a_week_ago
+    assert still_settling(landed, settle_seconds=60)
+    # Re-delivered as rsync does (a temporary file renamed over it) with the same size and the
+    # same preserved modification time: new data.
+    temporary = tmp_path / ".2026-11-01.parquet.rsync"
+    temporary.write_bytes(path.read_bytes())
+    os.utime(temporary, ns=(a_week_ago, a_week_ago))
+    temporary.replace(path)
+    (again,) = scan_landing(spec, "2026-01-01")
+    assert (again.size, again.modified_ns) == (landed.size, landed.modified_ns)
+    assert again.fingerprint != landed.fingerprint
 
 
 def test_half_written_and_changed_schema_files_say_why(tmp_path):

@@ -41,6 +41,9 @@ from ml_assets.defs.resources import ImpressionSource
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 FAILED = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+# Files validated per tick: the cursor is saved only when a tick ends, so a tick must end well
+# inside the daemon's timeout even when months of files land at once.
+CHECKS_PER_TICK = 16
 
 
 @dataclass
@@ -58,6 +61,16 @@ class LandingCursor:
 
     def dump(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
+
+    def knows(self, landed) -> bool:
+        """Whether this file, as it is now, was handled or rejected already. A fingerprint of
+        the earlier format is carried over, so an upgrade re-ingests nothing."""
+        for seen in (self.handled, self.rejected):
+            if seen.get(landed.date) == landed.legacy_fingerprint:
+                seen[landed.date] = landed.fingerprint
+            if seen.get(landed.date) == landed.fingerprint:
+                return True
+        return False
 
 
 def consecutive_blocks(days: list[str]) -> list[list[str]]:
@@ -139,20 +152,28 @@ def new_impressions(
     requests = [r for r in [follow_up_retrain(context, cursor, automation)] if r is not None]
     ready, notes = {}, []
     last_day = last_complete_day()
+    checked = 0
     for landed in scan_landing(spec, PARTITIONS_START):
         fingerprint = landed.fingerprint
-        if fingerprint in (cursor.handled.get(landed.date), cursor.rejected.get(landed.date)):
+        if cursor.knows(landed):
             continue
         if landed.date > last_day:
             notes.append(f"{landed.date}: waits until the day is over (partition not yet open)")
-        elif still_settling(landed, automation.settle_seconds):
+            continue
+        if still_settling(landed, automation.settle_seconds):
             notes.append(f"{landed.date}: {landed.path.name} is still changing; next tick")
-        elif (reason := not_ready_reason(spec, landed)) is not None:
-            context.log.warning(f"skipping {landed.date}, not retraining on it: {reason}")
-            notes.append(f"{landed.date}: skipped: {reason}")
-            cursor.rejected[landed.date] = fingerprint
-        else:
+            continue
+        if checked == CHECKS_PER_TICK:
+            notes.append(f"{landed.date}: waits for the next tick ({checked} files checked)")
+            continue
+        checked += 1
+        reason = not_ready_reason(spec, landed)
+        if reason is None:
             ready[landed.date] = fingerprint
+            continue
+        context.log.warning(f"skipping {landed.date}, not retraining on it: {reason}")
+        notes.append(f"{landed.date}: skipped: {reason}")
+        cursor.rejected[landed.date] = fingerprint
     if ready:
         requests += plan_runs(context, cursor, automation, ready)
         cursor.handled.update(ready)
