@@ -41,3 +41,23 @@ def test_a_failed_training_step_is_retried_and_resumes_from_its_checkpoint(insta
     assert runner.latest_metadata(instance, "published_model")["version"] == 1
     run = instance.get_run_by_id(result.run_id)
     assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
+    # The model is in MLflow: its checkpoints are gone, not piling up run after run.
+    assert list((ml_home / "storage" / "ray_train").glob("ranking_model-*")) == []
+
+
+def test_a_re_execution_resumes_the_same_training_and_nothing_else_does():
+    from ml_assets.defs.training.assets import TrainingConfig, checkpoint_name
+
+    days = ["2026-11-01", "2026-11-02"]
+    first = dg.DagsterRun(job_name="train_and_publish", run_id="a" * 36)
+    again = dg.DagsterRun(
+        job_name="train_and_publish", run_id="b" * 36, root_run_id="a" * 36, parent_run_id="a" * 36
+    )
+    other = dg.DagsterRun(job_name="train_and_publish", run_id="c" * 36)
+    config = TrainingConfig()
+    name = checkpoint_name(first, config, days)
+    assert name.startswith("ranking_model-" + "a" * 36)
+    assert checkpoint_name(again, config, days) == name
+    assert checkpoint_name(other, config, days) != name
+    assert checkpoint_name(again, TrainingConfig(epochs=config.epochs + 1), days) != name
+    assert checkpoint_name(again, config, days[:1]) != name

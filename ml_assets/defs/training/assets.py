@@ -1,5 +1,7 @@
 """ranking_model: distributed training with Ray Train on the step's own Ray cluster."""
 
+import hashlib
+import json
 import shutil
 import time
 from pathlib import Path
@@ -128,6 +130,15 @@ class TrainingConfig(dg.Config):
     seed: int = Field(default=0, description="Seed for initialisation and shuffling.")
 
 
+def checkpoint_name(run: dg.DagsterRun, config: TrainingConfig, train_dates: list[str]) -> str:
+    """Where a training's checkpoints go under the checkpoint root. A step retry and a
+    re-execution of the run (same root run) with the same config and window resume from them;
+    anything else starts afresh rather than resume a different training."""
+    inputs = json.dumps([config.model_dump(), train_dates], sort_keys=True, default=str)
+    digest = hashlib.sha256(inputs.encode()).hexdigest()[:12]
+    return f"ranking_model-{run.root_run_id or run.run_id}-{digest}"
+
+
 @dg.asset(
     deps=[ad_features],
     group_name=GROUP,
@@ -224,6 +235,7 @@ def ranking_model(
         max_steps_per_epoch=config.max_steps_per_epoch or None,
         seed=config.seed,
     )
+    checkpoints = checkpoint_name(context.run, config, vocabulary.train_dates)
     try:
         outcome = fit_distributed(
             encoded_files,
@@ -234,7 +246,7 @@ def ranking_model(
             categorical=schema.categorical,
             label=schema.label,
             storage_path=str(storage.checkpoint_root),
-            run_name=f"ranking_model-{context.run_id}",
+            run_name=checkpoints,
             max_failures=config.max_failures,
             chunk_batches=config.chunk_batches,
             cache_below_bytes=config.cache_below_mb * 2**20,
@@ -289,6 +301,8 @@ def ranking_model(
         loss_curve_png=curve_png,
     )
     shutil.rmtree(encoded_dir, ignore_errors=True)
+    # The model is in MLflow now: nothing will resume from these any more.
+    shutil.rmtree(storage.checkpoint_root / checkpoints, ignore_errors=True)
     if isinstance(ray_cluster, XRayHooks):  # X-Ray's record goes next to the MLflow run
         ray_cluster.attach_mlflow_run(mlflow_tracking.resolved_tracking_uri, run_id)
     last = outcome.history[-1]
