@@ -6,12 +6,13 @@ import dagster as dg
 from pydantic import Field
 
 from ml_assets.defs.features.assets import features_file
-from ml_assets.defs.ingest.assets import TRUTH_FILE
+from ml_assets.defs.ingest.assets import TRUTH_FILE, read_raw_days
 from ml_assets.defs.metadata import GROUP, png_markdown, table_markdown
 from ml_assets.defs.resources import MlflowResource, StorageResource, write_parquet_atomically
 from ml_assets.defs.window import require_partition_files
 
 PREDICTIONS_FILE = "predictions.parquet"
+HOLDOUT_RAW_FILE = "holdout_raw.parquet"  # the rows scored, for the champion's paired score
 
 
 class EvaluationConfig(dg.Config):
@@ -96,10 +97,24 @@ def model_evaluation(
     if all(f.exists() for f in truth_files):
         truth = np.concatenate([pl.read_parquet(f).to_series().to_numpy() for f in truth_files])
     report = evaluate(labels, probabilities, features.get_column(slice_feature).to_numpy(), truth)
-    predictions = storage.run_dir("model_evaluation", context.run_id) / PREDICTIONS_FILE
+    run_dir = storage.run_dir("model_evaluation", context.run_id)
+    predictions = run_dir / PREDICTIONS_FILE
     write_parquet_atomically(
         pl.DataFrame({"label": labels, "probability": probabilities}), predictions
     )
+    # The raw rows these features came from, kept so that publishing scores the champion on
+    # exactly these rows, whatever is re-ingested meanwhile.
+    raw = read_raw_days(storage, holdout)
+    if raw.height != features.height or not np.array_equal(
+        raw.get_column(schema.label).to_numpy(), labels
+    ):
+        raise dg.Failure(
+            description=f"raw_impressions and ad_features of {', '.join(holdout)} hold different "
+            "rows (a day was re-ingested after its features were built); re-materialize "
+            "ad_features for those days, then model_evaluation",
+        )
+    holdout_raw = run_dir / HOLDOUT_RAW_FILE
+    write_parquet_atomically(raw, holdout_raw)
     summary = report.summary()
     # Sets the tracking URI for this process: under the multiprocess executor this step runs in
     # a fresh process, where MLflow would otherwise write to ./mlflow.db (found by the daemon test).
@@ -112,6 +127,7 @@ def model_evaluation(
             **summary,
             "holdout_dates": holdout,
             "predictions": str(predictions),
+            "holdout_raw": str(holdout_raw),
             "train_dates": loaded.vocabulary.train_dates,
             "thresholds": config.model_dump(),
             "slice_feature": slice_feature,

@@ -12,6 +12,16 @@ IMPRESSIONS_FILE = "impressions.parquet"
 TRUTH_FILE = "truth.parquet"  # synthetic only: the true click probability, never a feature
 
 
+def read_raw_days(storage: StorageResource, days: list[str]):
+    """The raw impressions of these days, in day order, as one polars frame."""
+    import polars as pl
+
+    folder = "raw_impressions"
+    return pl.concat(
+        [pl.read_parquet(storage.partition_dir(folder, d) / IMPRESSIONS_FILE) for d in days]
+    )
+
+
 @dg.asset(
     partitions_def=daily_partitions,
     backfill_policy=PER_DAY,

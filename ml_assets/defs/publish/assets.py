@@ -1,11 +1,13 @@
 """published_model: MLflow Model Registry versions with champion/challenger aliases."""
 
+from pathlib import Path
+
 import dagster as dg
 from pydantic import Field
 
-from ml_assets.defs.ingest.assets import IMPRESSIONS_FILE
+from ml_assets.defs.ingest.assets import read_raw_days
 from ml_assets.defs.metadata import GROUP
-from ml_assets.defs.resources import MlflowResource, StorageResource
+from ml_assets.defs.resources import MlflowResource, StorageResource, write_parquet_atomically
 from ml_assets.model_registry import (
     CHALLENGER,
     CHAMPION,
@@ -50,10 +52,10 @@ def published_model(
     mlflow_tracking: MlflowResource,
 ) -> dg.MaterializeResult:
     import mlflow
-    import numpy as np
     import polars as pl
 
     from ml_assets.ranking.gate import GatePolicy, decide_promotion
+    from ml_assets.ranking.serving import predict_with_its_own_code
 
     client = mlflow_tracking.client()
     name = mlflow_tracking.registered_model_name
@@ -75,15 +77,17 @@ def published_model(
     labels = predictions.get_column("label").to_numpy()
     champion_probabilities = None
     if champion is not None:
-        # Score the champion on exactly the challenger's holdout rows: a paired comparison.
-        raw = pl.concat(
-            [
-                pl.read_parquet(storage.partition_dir("raw_impressions", d) / IMPRESSIONS_FILE)
-                for d in model_evaluation["holdout_dates"]
-            ]
+        # Score the champion on exactly the challenger's holdout rows (a paired comparison),
+        # with the code it was trained with, not this process's.
+        holdout_raw = model_evaluation.get("holdout_raw")
+        if holdout_raw is None:  # an evaluation from before the rows were kept with it
+            holdout_raw = storage.run_dir("published_model", context.run_id) / "holdout_raw.parquet"
+            write_parquet_atomically(
+                read_raw_days(storage, model_evaluation["holdout_dates"]), holdout_raw
+            )
+        champion_probabilities = predict_with_its_own_code(
+            f"models:/{name}/{champion}", Path(holdout_raw), mlflow_tracking.resolved_tracking_uri
         )
-        scorer = mlflow.pyfunc.load_model(f"models:/{name}/{champion}")
-        champion_probabilities = np.asarray(scorer.predict(raw.to_pandas()), dtype=np.float64)
     policy = GatePolicy(**config.model_dump())
     decision = decide_promotion(
         policy, labels, predictions.get_column("probability").to_numpy(), champion_probabilities
