@@ -12,6 +12,7 @@ import polars as pl
 from mlflow.pyfunc.model import PythonModel
 
 from ml_assets.ranking.artifacts import LoadedModel
+from ml_assets.ranking.schema import FeatureSchema
 
 MODEL_ARTIFACT = "model_dir"
 
@@ -23,7 +24,56 @@ class ClickThroughModel(PythonModel):
         self._loaded = LoadedModel.load(Path(context.artifacts[MODEL_ARTIFACT]))
 
     def predict(self, context, model_input: pd.DataFrame, params=None):  # pyright: ignore[reportIncompatibleMethodOverride]
-        return self._loaded.predict_raw(pl.from_pandas(model_input))
+        frame = pl.from_pandas(model_input)
+        refuse_non_numeric_dense(frame, self._loaded.vocabulary.schema)
+        return self._loaded.predict_raw(frame)
+
+
+def refuse_non_numeric_dense(frame: pl.DataFrame, schema: FeatureSchema) -> None:
+    """The signature lets any type through for dense columns (JSON clients send counts as
+    integers, which MLflow will not widen to double); text is refused here, by column."""
+    from mlflow.exceptions import MlflowException
+
+    for name in schema.dense:
+        column = frame.get_column(name)
+        unparsable = column.cast(pl.Float64, strict=False).null_count() - column.null_count()
+        if unparsable:
+            raise MlflowException.invalid_parameter_value(
+                f"column {name}: {unparsable} value(s) that are not numbers; dense features "
+                "are counts or measurements (null for missing)"
+            )
+
+
+def signature(schema: FeatureSchema):
+    """Raw impressions in (every feature column, the label optional), probabilities out, so a
+    request that lacks a column or sends text for a count is refused with the column's name."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema, TensorSpec
+    from mlflow.types.schema import AnyType
+
+    columns: list[ColSpec | TensorSpec] = [ColSpec("long", schema.label, required=False)]
+    columns += [ColSpec(AnyType(), name) for name in schema.dense]  # see refuse_non_numeric_dense
+    columns += [ColSpec("string", name) for name in schema.categorical]
+    return ModelSignature(
+        inputs=Schema(columns), outputs=Schema([TensorSpec(np.dtype(np.float64), (-1,))])
+    )
+
+
+def log_click_model(name: str, model_dir: Path, example: pl.DataFrame):
+    """Logs the model into the active MLflow run: its code file and the ml_assets package as
+    source, the model directory as an artifact, a signature and an input example."""
+    import mlflow
+
+    loaded_schema = LoadedModel.load(model_dir).vocabulary.schema
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=str(Path(__file__).with_name("click_model.py")),
+        artifacts={MODEL_ARTIFACT: str(model_dir)},
+        code_paths=code_paths(),
+        pip_requirements=pip_requirements(),
+        signature=signature(loaded_schema),
+        input_example=example.drop(loaded_schema.label, strict=False).head(3).to_pandas(),
+    )
 
 
 def pip_requirements() -> list[str]:

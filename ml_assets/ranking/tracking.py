@@ -3,13 +3,9 @@
 from pathlib import Path
 
 import mlflow
+import polars as pl
 
-from ml_assets.ranking.serving import (
-    MODEL_ARTIFACT,
-    ClickThroughModel,
-    code_paths,
-    pip_requirements,
-)
+from ml_assets.ranking.serving import log_click_model
 
 MODEL_NAME_IN_RUN = "model"
 
@@ -23,6 +19,7 @@ def log_training_run(
     history: list[dict],
     model_dir: Path,
     loss_curve_png: bytes,
+    input_example: pl.DataFrame,
 ) -> tuple[str, str]:
     """Create the run with everything a reviewer needs; returns (run id, model URI)."""
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
@@ -42,13 +39,7 @@ def log_training_run(
                 step=record["epoch"],
             )
         mlflow.log_image(_png_to_array(loss_curve_png), "plots/loss_curve.png")
-        info = mlflow.pyfunc.log_model(
-            name=MODEL_NAME_IN_RUN,
-            python_model=ClickThroughModel(),
-            artifacts={MODEL_ARTIFACT: str(model_dir)},
-            code_paths=code_paths(),
-            pip_requirements=pip_requirements(),
-        )
+        info = log_click_model(MODEL_NAME_IN_RUN, model_dir, input_example)
         return run.info.run_id, info.model_uri
 
 

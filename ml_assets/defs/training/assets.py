@@ -11,6 +11,7 @@ from dagster_ray import RayResource
 from pydantic import Field
 
 from ml_assets.defs.features.assets import ad_features, features_file
+from ml_assets.defs.ingest.assets import read_raw_days
 from ml_assets.defs.metadata import GROUP, png_markdown
 from ml_assets.defs.resources import (
     ImpressionSource,
@@ -299,6 +300,7 @@ def ranking_model(
         history=outcome.history,
         model_dir=model_dir,
         loss_curve_png=curve_png,
+        input_example=read_raw_days(storage, vocabulary.train_dates[:1]).head(3),
     )
     shutil.rmtree(encoded_dir, ignore_errors=True)
     # The model is in MLflow now: nothing will resume from these any more.
