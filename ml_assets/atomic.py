@@ -1,6 +1,7 @@
 """Writing a file so that readers see the old one or the new one, never half of one."""
 
-import uuid
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -8,13 +9,26 @@ from pathlib import Path
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yields a temporary name beside `path`, renamed over it when the block succeeds and removed
-    when it fails. The name is random, not the pid: pods on shared storage share pids (each
-    container's first process is 1), and two writers must never write into one temporary file."""
+    """Yields a new temporary file beside `path` to write, which is flushed to disk and renamed
+    over `path` when the block succeeds and removed when it fails. `mkstemp` creates the name
+    exclusively: pods on shared storage share pids (each container's first process is 1), so a
+    pid in the name would let two writers write into one file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    temporary = Path(name)
     try:
         yield temporary
+        _fsync(temporary)  # the data is on disk before the name points at it
         temporary.replace(path)
+        _fsync(path.parent)  # and the rename survives a crash
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)

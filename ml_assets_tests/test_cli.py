@@ -55,6 +55,13 @@ def test_cluster_plan_prints_a_valid_raycluster_with_the_overrides():
     assert "3 GPUs (quota 4)" in result.output
 
 
+def test_memory_quantities_are_read_as_kubernetes_reads_them():
+    from ml_assets.cli.cluster import _memory_gib
+
+    assert _memory_gib("32Gi") == 32 and _memory_gib("512Mi") == 0.5 and _memory_gib("16") == 16
+    assert _memory_gib("32G") == 32e9 / 2**30  # SI: 29.8 GiB, not 32
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -62,6 +69,8 @@ def test_cluster_plan_prints_a_valid_raycluster_with_the_overrides():
         (["--profile", "gpu-l4", "--workers", "5"], "above its quota of 4"),
         (["--profile", "gpu-l4", "--gpu-type", "nvidia-b300"], "unknown GPU type"),
         (["--profile", "cpu-small", "--memory", "lots"], "is not a size"),
+        (["--profile", "cpu-small", "--memory", "1e400Gi"], "is not a positive size"),
+        (["--profile", "cpu-small", "--memory", "-1Gi"], "is not a positive size"),
         (["--profile", "cpu-small", "--gpus", "2"], "without a GPU type"),
     ],
 )

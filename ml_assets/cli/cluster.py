@@ -14,11 +14,17 @@ app = typer.Typer(no_args_is_help=True, help="Plan, list and delete ephemeral Ra
 
 
 def _memory_gib(value: str) -> float:
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(Gi|G|GiB|Mi|MiB)?", value.strip())
-    if not match:
-        fail(f"--memory {value!r} is not a size", "write it like 32Gi, 512Mi or 16 (GiB)")
-    number, unit = float(match.group(1)), match.group(2) or "Gi"
-    return number / 1024 if unit.startswith("M") else number
+    """A Kubernetes quantity (`32Gi`, `512Mi`, `32G` = 32e9 bytes), or a bare number of GiB."""
+    from kubernetes.utils import parse_quantity
+
+    text = value.strip()
+    try:
+        gib = float(text if re.fullmatch(r"\d+(\.\d+)?", text) else parse_quantity(text) / 2**30)
+    except (ValueError, ArithmeticError):
+        fail(f"--memory {value!r} is not a size", "write it like 32Gi, 512Mi, 32G or 16 (GiB)")
+    if not 0 < gib < float("inf"):
+        fail(f"--memory {value!r} is not a positive size", "write it like 32Gi or 512Mi")
+    return gib
 
 
 @app.command()
