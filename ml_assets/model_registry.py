@@ -5,6 +5,9 @@ before it moves the alias and gives up when another run moved it meanwhile; what
 window between that read and the write (milliseconds, against runs that take minutes).
 """
 
+import datetime as dt
+import getpass
+import json
 from dataclasses import dataclass
 
 CHAMPION = "champion"
@@ -12,6 +15,30 @@ CHALLENGER = "challenger"
 TRAIN_END_TAG = "train_end"  # the last training day, YYYY-MM-DD: comparable as text
 PREVIOUS_TAG = "promotion.previous_champion"  # the version this one replaced as champion
 ROLLED_BACK_TAG = "promotion.rolled_back_to"
+HISTORY_TAG = "promotion.history"  # JSON list of {action, at, by, reason, ...}, oldest first
+HISTORY_LIMIT = 4000  # characters: MLflow caps a tag value; the oldest entries go first
+
+
+def who() -> str:
+    """Who acts, as the registry records it: the OS user of a CLI call."""
+    try:
+        return getpass.getuser()
+    except OSError:  # no user name in a container without a passwd entry
+        return "unknown"
+
+
+def history(client, name: str, version: str) -> list[dict]:
+    return json.loads(client.get_model_version(name, version).tags.get(HISTORY_TAG) or "[]")
+
+
+def _record(client, name: str, version: str, **entry: str) -> None:
+    entries = history(client, name, version)
+    entries.append({"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **entry})
+    text = json.dumps(entries)
+    while len(text) > HISTORY_LIMIT and len(entries) > 1:
+        entries.pop(0)
+        text = json.dumps(entries)
+    client.set_model_version_tag(name, version, HISTORY_TAG, text)
 
 
 def current_champion(client, name: str) -> str | None:
@@ -38,18 +65,37 @@ def stale_reason(client, name: str, champion: str | None, train_end: str) -> str
     return None
 
 
-def promote(client, name: str, version: str, champion_at_start: str | None) -> str | None:
+def promote(
+    client, name: str, version: str, champion_at_start: str | None, *, by: str, reason: str
+) -> str | None:
     """Moves the champion alias to `version` if the champion is still the one this run compared
-    against; returns why not otherwise. The replaced champion is recorded on `version`."""
+    against; returns why not otherwise. Who, when, why and the replaced champion are recorded
+    on `version`."""
     champion_now = current_champion(client, name)
     if champion_now != champion_at_start:
         return (
             f"the champion moved from version {champion_at_start} to {champion_now} while this "
             "run evaluated; it was not compared against the new champion, so it stays challenger"
         )
-    client.set_model_version_tag(name, version, PREVIOUS_TAG, champion_at_start or "")
-    client.set_registered_model_alias(name, CHAMPION, version)
+    _move(client, name, version, champion_now, by=by, reason=reason)
     return None
+
+
+def force_promote(client, name: str, version: str, *, by: str, reason: str) -> str | None:
+    """A person's promotion, past the gate (a stale window, say): recorded with their reason.
+    Returns the version it replaced."""
+    client.get_model_version(name, version)  # refuses a version that does not exist
+    champion = current_champion(client, name)
+    if champion == str(version):
+        raise ValueError(f"version {version} of {name!r} is the champion already")
+    _move(client, name, str(version), champion, by=by, reason=reason, action="forced")
+    return champion
+
+
+def _move(client, name, version, replaced, *, by: str, reason: str, action="promoted") -> None:
+    client.set_model_version_tag(name, version, PREVIOUS_TAG, replaced or "")
+    _record(client, name, version, action=action, by=by, reason=reason, replaced=replaced or "")
+    client.set_registered_model_alias(name, CHAMPION, version)
 
 
 @dataclass(frozen=True)
@@ -58,8 +104,9 @@ class Rollback:
     champion: str
 
 
-def rollback(client, name: str, to_version: str | None = None) -> Rollback:
-    """Moves the champion back to `to_version`, or to the version the champion replaced."""
+def rollback(client, name: str, to_version: str | None = None, *, by: str, reason: str) -> Rollback:
+    """Moves the champion back to `to_version`, or to the version the champion replaced; both
+    versions record it."""
     champion = current_champion(client, name)
     if champion is None:
         raise ValueError(f"{name!r} has no champion to roll back")
@@ -74,6 +121,9 @@ def rollback(client, name: str, to_version: str | None = None) -> Rollback:
     if str(target) == champion:
         raise ValueError(f"version {target} of {name!r} is the champion already")
     client.get_model_version(name, str(target))  # refuses a version that does not exist
-    client.set_model_version_tag(name, champion, ROLLED_BACK_TAG, str(target))
-    client.set_registered_model_alias(name, CHAMPION, str(target))
-    return Rollback(replaced=champion, champion=str(target))
+    target = str(target)
+    client.set_model_version_tag(name, champion, ROLLED_BACK_TAG, target)
+    _record(client, name, champion, action="rolled back", by=by, reason=reason, to=target)
+    _record(client, name, target, action="restored", by=by, reason=reason, replaced=champion)
+    client.set_registered_model_alias(name, CHAMPION, target)
+    return Rollback(replaced=champion, champion=target)

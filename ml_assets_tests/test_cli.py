@@ -17,7 +17,7 @@ from ml_assets_tests.xray.test_report import a_record
 runner = CliRunner()
 COMMANDS = [[], ["demo"], ["run"], ["backfill"], ["cluster"], ["cluster", "plan"],
             ["cluster", "ls"], ["cluster", "down"], ["xray"], ["models"],
-            ["reproduce"], ["rollback"]]  # fmt: skip
+            ["reproduce"], ["models", "promote"], ["models", "rollback"]]  # fmt: skip
 
 
 @pytest.fixture

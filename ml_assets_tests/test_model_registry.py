@@ -8,10 +8,11 @@ from ml_assets.model_registry import (
     PREVIOUS_TAG,
     TRAIN_END_TAG,
     current_champion,
-    promote,
-    rollback,
+    history,
     stale_reason,
 )
+from ml_assets.model_registry import promote as gated_promote
+from ml_assets.model_registry import rollback as registry_rollback
 
 NAME = "ads_ctr_ranker"
 
@@ -28,6 +29,14 @@ def registry(ml_home, monkeypatch):
     client = MlflowClient(uri, uri)
     client.create_registered_model(NAME)
     return client
+
+
+def promote(client, name, version, champion_at_start):
+    return gated_promote(client, name, version, champion_at_start, by="run r1", reason="gate")
+
+
+def rollback(client, name, to_version=None):
+    return registry_rollback(client, name, to_version, by="alice", reason="drill")
 
 
 def version(client, train_end: str) -> str:
@@ -70,16 +79,32 @@ def test_a_model_of_older_days_never_replaces_a_newer_champion(registry):
     assert stale_reason(registry, NAME, None, "2026-10-07") is None
 
 
-def test_the_rollback_command_moves_the_alias_back_and_refuses_what_does_not_exist(registry):
-    first, second = version(registry, "2026-11-01"), version(registry, "2026-11-02")
+def test_the_commands_promote_and_roll_back_with_a_reason_and_the_history_says_so(registry):
+    """The drill: a gated promotion, a forced one, a rollback; aliases and history agree."""
+    first, second, third = (version(registry, f"2026-11-0{day}") for day in (1, 2, 3))
     promote(registry, NAME, first, None)
     promote(registry, NAME, second, first)
     runner = CliRunner()
-    result = runner.invoke(app, ["rollback"])
-    assert result.exit_code == 0, result.output
-    assert "champion is version 1 again (was 2" in result.output
-    assert current_champion(registry, NAME) == first
-    missing = runner.invoke(app, ["rollback", "--to", "9"])
-    assert missing.exit_code == 1 and "cannot roll back" in missing.output
-    assert runner.invoke(app, ["rollback", "--to", "latest"]).exit_code == 2
-    assert current_champion(registry, NAME) == first
+    forced = runner.invoke(app, ["models", "promote", third, "--reason", "hotfix for slice X"])
+    assert forced.exit_code == 0, forced.output
+    assert "champion is version 3 (was 2)" in forced.output
+    back = runner.invoke(app, ["models", "rollback", "--reason", "hotfix regressed CTR"])
+    assert back.exit_code == 0, back.output
+    assert "champion is version 2 again (was 3" in back.output
+    assert current_champion(registry, NAME) == second
+    assert [(e["action"], e["reason"]) for e in history(registry, NAME, third)] == [
+        ("forced", "hotfix for slice X"),
+        ("rolled back", "hotfix regressed CTR"),
+    ]
+    restored = history(registry, NAME, second)
+    assert [e["action"] for e in restored] == ["promoted", "restored"]
+    assert restored[0]["by"] == "run r1" and restored[1]["replaced"] == third
+    assert all(e["at"].endswith("+00:00") for e in restored)
+    # Refusals leave the champion where it is.
+    missing = runner.invoke(app, ["models", "rollback", "--to", "9", "--reason", "x"])
+    assert missing.exit_code == 1 and "cannot change" in missing.output
+    not_a_version = runner.invoke(app, ["models", "rollback", "--to", "latest", "--reason", "x"])
+    assert not_a_version.exit_code == 2
+    assert runner.invoke(app, ["models", "rollback"]).exit_code == 2  # --reason is required
+    assert runner.invoke(app, ["models", "promote", second, "--reason", "x"]).exit_code == 1
+    assert current_champion(registry, NAME) == second

@@ -35,8 +35,17 @@ def _versions(client, name: str) -> list:
         fail(f"cannot read the model registry: {error}", "check MLFLOW_TRACKING_URI", FAILED)
 
 
-def models(name: str = typer.Option(MODEL_NAME, help="Registered model name.")) -> None:
-    """Registered versions with their aliases and the promotion gate's figures."""
+app = typer.Typer(no_args_is_help=False)
+
+
+@app.callback(invoke_without_command=True)
+def models(
+    context: typer.Context, name: str = typer.Option(MODEL_NAME, help="Registered model name.")
+) -> None:
+    """Registered versions with their aliases and the promotion gate's figures; `promote` and
+    `rollback` move the champion by hand, with a reason."""
+    if context.invoked_subcommand is not None:
+        return
     client, uri = _client()
     versions = _versions(client, name)
     if not versions:
@@ -162,26 +171,58 @@ def _profile_of(dagster_run_id: str | None, cluster: str) -> str | None:
     return next((r.profile for r in records if r.cluster == cluster and r.profile), None)
 
 
+def _move(action, name: str):
+    """Runs a registry move, turning a refusal into the CLI's failure message."""
+    from mlflow.exceptions import MlflowException
+
+    client, uri = _client()
+    try:
+        return action(client)
+    except ValueError as error:
+        fail(str(error), "see `ml-assets models`", FAILED)
+    except MlflowException as error:
+        fail(f"cannot change {name} in {uri}: {error.message}", "see `ml-assets models`", FAILED)
+
+
+def _version_option(value: str | None) -> str | None:
+    if value is not None and not value.isdigit():
+        fail(f"version {value!r} is not a number", "see `ml-assets models`")
+    return value
+
+
+REASON = typer.Option(..., "--reason", help="Why; recorded on the model versions.")
+
+
+@app.command()
+def promote(
+    version: str = typer.Argument(..., help="Version to make champion."),
+    reason: str = REASON,
+    name: str = typer.Option(MODEL_NAME, help="Registered model name."),
+) -> None:
+    """Make a version champion by hand, past the gate (say, a model of an older window)."""
+    from ml_assets.model_registry import force_promote, who
+
+    _version_option(version)
+    replaced = _move(
+        lambda client: force_promote(client, name, version, by=who(), reason=reason), name
+    )
+    console.print(f"{name}: champion is version {version} (was {replaced or 'none'})")
+
+
+@app.command()
 def rollback(
+    reason: str = REASON,
     to: str | None = typer.Option(
         None, "--to", help="Version to make champion. Default: the one the champion replaced."
     ),
     name: str = typer.Option(MODEL_NAME, help="Registered model name."),
 ) -> None:
-    """Move the champion alias back: to the version the current champion replaced, or `--to`."""
-    from mlflow.exceptions import MlflowException
-
+    """Move the champion back: to the version the current champion replaced, or `--to`."""
     from ml_assets.model_registry import rollback as move_back
+    from ml_assets.model_registry import who
 
-    if to is not None and not to.isdigit():
-        fail(f"version {to!r} is not a number", "see `ml-assets models`")
-    client, uri = _client()
-    try:
-        moved = move_back(client, name, to)
-    except ValueError as error:
-        fail(str(error), "see `ml-assets models`", FAILED)
-    except MlflowException as error:
-        fail(f"cannot roll back {name} in {uri}: {error.message}", "see `ml-assets models`", FAILED)
+    _version_option(to)
+    moved = _move(lambda client: move_back(client, name, to, by=who(), reason=reason), name)
     console.print(
         f"{name}: champion is version {moved.champion} again (was {moved.replaced}; "
         f"version {moved.replaced} is tagged promotion.rolled_back_to={moved.champion})"

@@ -97,7 +97,12 @@ def published_model(
     reasons, promoted = list(decision.reasons), decision.promote
     if promoted:
         blocked = stale_reason(client, name, champion, train_end) or promote(
-            client, name, version, champion
+            client,
+            name,
+            version,
+            champion,
+            by=f"dagster run {context.run_id}",
+            reason="; ".join(decision.reasons),
         )
         if blocked:
             reasons.append(f"not promoted: {blocked}")
