@@ -72,3 +72,23 @@ def decide_promotion(
     if reasons:
         return GateDecision(False, reasons, figures)
     return GateDecision(True, [f"NE improved by {-delta:.3%} with the CI excluding zero"], figures)
+
+
+SERVING_TOLERANCE = 1e-6  # probabilities: what float32 inference in another batch order moves
+
+
+def serving_skew(offline: np.ndarray, served: np.ndarray) -> tuple[float, str | None]:
+    """The largest gap between the offline evaluation's probabilities and the logged model's on
+    the same rows, and why that stops the model (training/serving skew), if it does."""
+    if offline.shape != served.shape:
+        return float("inf"), (
+            f"the logged model scored {served.shape[0]} rows where evaluation scored "
+            f"{offline.shape[0]}: training/serving skew"
+        )
+    gap = float(np.max(np.abs(offline - served))) if offline.size else 0.0
+    if not gap <= SERVING_TOLERANCE:
+        return gap, (
+            f"the logged model's scores differ from the offline evaluation's by up to {gap:.3g} "
+            f"(> {SERVING_TOLERANCE:g}) on the same rows: training/serving skew"
+        )
+    return gap, None

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from ml_assets.ranking.gate import GatePolicy, decide_promotion
 
@@ -38,3 +39,14 @@ def test_equal_or_worse_challenger_keeps_the_champion():
     decision = decide_promotion(GatePolicy(bootstrap_resamples=50), labels, worse, truth)
     assert not decision.promote
     assert any("AUC" in r for r in decision.reasons)
+
+
+def test_scores_that_moved_between_evaluation_and_the_logged_model_stop_it():
+    from ml_assets.ranking.gate import serving_skew
+
+    offline = np.array([0.1, 0.2, 0.3])
+    assert serving_skew(offline, offline + 5e-7) == (pytest.approx(5e-7), None)
+    gap, reason = serving_skew(offline, offline + np.array([0, 0, 1e-3]))
+    assert gap == pytest.approx(1e-3) and "training/serving skew" in (reason or "")
+    assert "scored 2 rows where evaluation scored 3" in (serving_skew(offline, offline[:2])[1] or "")
+    assert serving_skew(offline, np.array([0.1, np.nan, 0.3]))[1] is not None  # NaN is skew too

@@ -1,5 +1,6 @@
 """published_model: MLflow Model Registry versions with champion/challenger aliases."""
 
+import hashlib
 from pathlib import Path
 
 import dagster as dg
@@ -54,7 +55,7 @@ def published_model(
     import mlflow
     import polars as pl
 
-    from ml_assets.ranking.gate import GatePolicy, decide_promotion
+    from ml_assets.ranking.gate import GatePolicy, decide_promotion, serving_skew
     from ml_assets.ranking.serving import predict_with_its_own_code
 
     client = mlflow_tracking.client()
@@ -75,26 +76,38 @@ def published_model(
 
     predictions = pl.read_parquet(model_evaluation["predictions"])
     labels = predictions.get_column("label").to_numpy()
-    champion_probabilities = None
-    if champion is not None:
-        # Score the champion on exactly the challenger's holdout rows (a paired comparison),
-        # with the code it was trained with, not this process's.
-        holdout_raw = model_evaluation.get("holdout_raw")
-        if holdout_raw is None:  # an evaluation from before the rows were kept with it
-            holdout_raw = storage.run_dir("published_model", context.run_id) / "holdout_raw.parquet"
-            write_parquet_atomically(
-                read_raw_days(storage, model_evaluation["holdout_dates"]), holdout_raw
-            )
-        champion_probabilities = predict_with_its_own_code(
-            f"models:/{name}/{champion}", Path(holdout_raw), mlflow_tracking.resolved_tracking_uri
+    probabilities = predictions.get_column("probability").to_numpy()
+    # One frame of holdout rows for everything scored here; its hash is recorded.
+    holdout_raw = model_evaluation.get("holdout_raw")
+    if holdout_raw is None:  # an evaluation from before the rows were kept with it
+        holdout_raw = storage.run_dir("published_model", context.run_id) / "holdout_raw.parquet"
+        write_parquet_atomically(
+            read_raw_days(storage, model_evaluation["holdout_dates"]), holdout_raw
         )
-    policy = GatePolicy(**config.model_dump())
-    decision = decide_promotion(
-        policy, labels, predictions.get_column("probability").to_numpy(), champion_probabilities
+    holdout_raw = Path(holdout_raw)
+    with holdout_raw.open("rb") as rows:
+        digest = hashlib.file_digest(rows, "sha256").hexdigest()
+    client.set_model_version_tag(name, version, "gate.holdout_sha256", digest)
+    uri = mlflow_tracking.resolved_tracking_uri
+    # The logged model, loaded as a server loads it (a fresh interpreter, its own code), must
+    # score as the evaluation did: training/serving skew stops a model.
+    gap, skew = serving_skew(
+        probabilities, predict_with_its_own_code(ranking_model["model_uri"], holdout_raw, uri)
     )
+    client.set_model_version_tag(name, version, "gate.serving_max_abs_diff", f"{gap:.3g}")
+    # The champion on exactly the same rows (a paired comparison), with its own code too.
+    champion_probabilities = (
+        predict_with_its_own_code(f"models:/{name}/{champion}", holdout_raw, uri)
+        if champion is not None
+        else None
+    )
+    policy = GatePolicy(**config.model_dump())
+    decision = decide_promotion(policy, labels, probabilities, champion_probabilities)
     for key, value in decision.figures.items():
         client.set_model_version_tag(name, version, f"gate.{key}", f"{value:.6f}")
-    reasons, promoted = list(decision.reasons), decision.promote
+    reasons, promoted = list(decision.reasons), decision.promote and skew is None
+    if skew is not None:
+        reasons.append(f"not promoted: {skew}")
     if promoted:
         blocked = stale_reason(client, name, champion, train_end) or promote(
             client,
@@ -123,6 +136,7 @@ def published_model(
             "previous_champion_version": int(champion) if champion else 0,
             "champion_uri": f"models:/{name}@{CHAMPION}",
             "gate": dg.MetadataValue.md("\n".join(f"- {r}" for r in reasons)),
+            "serving_max_abs_diff": dg.MetadataValue.float(gap),
             **{f"gate_{k}": dg.MetadataValue.float(v) for k, v in decision.figures.items()},
             "mlflow_tracking_uri": mlflow_tracking.resolved_tracking_uri,
         },
