@@ -55,6 +55,7 @@ def test_pipeline_publishes_a_champion_that_a_worse_model_cannot_replace(
     training = runner.latest_metadata(instance, "ranking_model")
     assert published["promoted"] is True and published["version"] == 1
     assert published["champion_uri"] == "models:/ads_ctr_ranker@champion"
+    assert published["serving_max_abs_diff"] <= 1e-6  # the blocking skew check ran, and passed
     # The model learned something real, and did not beat the true probabilities.
     assert evaluation["model_auc"] > 0.7
     assert evaluation["model_normalized_entropy"] < 0.95

@@ -19,6 +19,9 @@ def test_production_instance_stores_runs_in_postgres(postgres_server, postgres_d
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+        concurrency = instance.get_concurrency_config()
+        assert concurrency.run_queue_config.max_concurrent_runs == 4
+        assert concurrency.pool_config.default_pool_limit == 1  # published_model's pool
         result = dg.materialize(
             [raw_impressions],
             partition_key="2026-11-01",
@@ -39,3 +42,14 @@ def test_production_instance_stores_runs_in_postgres(postgres_server, postgres_d
             (result.run_id, "ASSET_MATERIALIZATION"),
         )
         assert cursor.fetchone() == (1,)
+
+
+def test_the_local_instance_runs_one_run_and_one_champion_move_at_a_time(tmp_path):
+    from ml_assets.defs.publish.assets import published_model
+
+    shutil.copy(PRODUCTION_YAML.with_name("dagster.yaml"), tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        concurrency = instance.get_concurrency_config()
+        assert concurrency.run_queue_config.max_concurrent_runs == 1
+        assert concurrency.pool_config.default_pool_limit == 1
+    assert published_model.op.pool == "model_registry"

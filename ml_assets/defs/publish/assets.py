@@ -36,6 +36,9 @@ class PromotionConfig(dg.Config):
 @dg.asset(
     group_name=GROUP,
     kinds={"mlflow"},
+    # One champion move at a time across all runs (the instance's pool limit is 1); the
+    # re-read before the alias moves covers instances configured otherwise.
+    pool="model_registry",
     description=(
         "Registers the evaluated model as a new version with alias `challenger`; moves "
         "`champion` to it only when it beats the current champion on the same holdout (paired "
