@@ -21,6 +21,8 @@ from ml_assets.defs.resources import (
 )
 from ml_assets.defs.xray_hooks import XRayHooks, xray_metadata
 
+EMBEDDED_WORKERS = 2
+
 
 class TrainingConfig(dg.Config):
     architecture: str = Field(
@@ -91,7 +93,12 @@ class TrainingConfig(dg.Config):
     deep_layers: list[int] = Field(
         default_factory=lambda: [256, 128], description="Hidden sizes of the deep tower."
     )
-    num_workers: int = Field(ge=1, default=2, description="Ray Train workers (DDP processes).")
+    num_workers: int | None = Field(
+        ge=1,
+        default=None,
+        description="Ray Train workers (DDP processes). None: one per worker of the cluster's "
+        f"profile on KubeRay, {EMBEDDED_WORKERS} on the embedded Ray.",
+    )
     data_cpu_share: float = Field(
         gt=0,
         lt=1,
@@ -129,6 +136,14 @@ class TrainingConfig(dg.Config):
         "chunk. Larger chunks cost less per row and shuffle better, and use more memory.",
     )
     seed: int = Field(default=0, description="Seed for initialisation and shuffling.")
+
+
+def default_workers(ray_cluster: RayResource) -> int:
+    """One training worker per Ray worker pod of a KubeRay profile (the head trains nothing);
+    on the embedded Ray, which is one node, EMBEDDED_WORKERS."""
+    resolve = getattr(ray_cluster, "resolved_profile", None)
+    workers = resolve().workers if resolve is not None else 0
+    return workers or EMBEDDED_WORKERS
 
 
 def checkpoint_name(run: dg.DagsterRun, config: TrainingConfig, train_dates: list[str]) -> str:
@@ -211,7 +226,10 @@ def ranking_model(
 
     node_cpus = [node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node["Alive"]]
     plan = plan_workers(
-        node_cpus, ray.cluster_resources().get("GPU", 0), config.num_workers, config.data_cpu_share
+        node_cpus,
+        ray.cluster_resources().get("GPU", 0),
+        config.num_workers or default_workers(ray_cluster),
+        config.data_cpu_share,
     )
     context.log.info(f"training on {ray_cluster.name}: {plan}")
     model_config = ModelConfig(
