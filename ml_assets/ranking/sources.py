@@ -100,13 +100,23 @@ def read_file_day(spec: FileSourceSpec, date: str, max_rows: int | None = None) 
             ),
         )
     schema = spec.schema
-    if spec.format == "parquet":
-        frame = pl.read_parquet(file, n_rows=max_rows)
-    elif spec.format == "csv":
-        # All String; cast below, strictly.
-        frame = pl.read_csv(file, infer_schema=False, n_rows=max_rows)
-    else:
+    if spec.format == "criteo_tsv":
         frame = read_criteo_tsv(file, schema, date, max_rows)
+    else:
+        try:
+            if spec.format == "parquet":
+                frame = pl.read_parquet(file, n_rows=max_rows)
+            else:  # csv: all String; cast below, strictly
+                frame = pl.read_csv(file, infer_schema=False, n_rows=max_rows)
+        except (pl.exceptions.PolarsError, OSError) as error:
+            # The reader's message can quote the file; only its kind is passed on.
+            raise DataValidationError(
+                partition=date,
+                column=None,
+                problem=f"{file} cannot be read as {spec.format} ({type(error).__name__}): "
+                "half-written or corrupt",
+                fix=f"re-deliver the day whole, as {spec.format}",
+            ) from None
     return to_canonical(frame, schema, partition=date, origin=str(file))
 
 
@@ -122,6 +132,27 @@ def read_criteo_tsv(
             file, has_header=False, separator="\x00", quote_char=None, new_columns=["line"],
             infer_schema=False, schema={"line": pl.String}, n_rows=max_rows,
         ).get_column("line")  # fmt: skip
+        if lines.is_empty():
+            raise pl.exceptions.NoDataError("no lines")
+        fields = lines.str.count_matches("\t", literal=True) + 1
+        bad = (fields != expected).arg_true()
+        if len(bad):
+            first = int(bad[0])
+            raise DataValidationError(
+                partition=date,
+                column=None,
+                problem=(
+                    f"{file} line {first + 1} has {fields[first]} tab-separated fields, and "
+                    f"{len(bad)} line(s) in all differ from the Criteo layout's {expected} "
+                    "(label, I1..I13, C1..C26)"
+                ),
+                fix="re-export the day whole; a truncated or shifted line cannot be repaired "
+                "here. For another layout use format 'csv' with named columns",
+            )
+        return pl.read_csv(
+            file, separator="\t", has_header=False, quote_char=None, infer_schema=False,
+            new_columns=list(schema.columns), n_rows=max_rows,
+        )  # fmt: skip
     except pl.exceptions.PolarsError as error:
         raise DataValidationError(
             partition=date,
@@ -129,25 +160,6 @@ def read_criteo_tsv(
             problem=f"{file} cannot be read as lines of text ({type(error).__name__})",
             fix="deliver the day as UTF-8 text, tab-separated, one impression per line",
         ) from None
-    fields = lines.str.count_matches("\t", literal=True) + 1
-    bad = (fields != expected).arg_true()
-    if len(bad):
-        first = int(bad[0])
-        raise DataValidationError(
-            partition=date,
-            column=None,
-            problem=(
-                f"{file} line {first + 1} has {fields[first]} tab-separated fields, and "
-                f"{len(bad)} line(s) in all differ from the Criteo layout's {expected} (label, "
-                "I1..I13, C1..C26)"
-            ),
-            fix="re-export the day whole; a truncated or shifted line cannot be repaired here. "
-            "For another layout use format 'csv' with named columns",
-        )
-    return pl.read_csv(
-        file, separator="\t", has_header=False, quote_char=None, infer_schema=False,
-        new_columns=list(schema.columns), n_rows=max_rows,
-    )  # fmt: skip
 
 
 def to_canonical(

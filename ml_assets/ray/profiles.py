@@ -78,6 +78,9 @@ class ClusterProfile(BaseModel):
         return self.workers * self.gpus_per_worker
 
 
+PROFILE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # a file in the profiles folder, no path
+
+
 def _fail(problem: str, fix: str) -> ProfileError:
     return ProfileError(f"{problem}\n  fix: {fix}")
 
@@ -85,12 +88,21 @@ def _fail(problem: str, fix: str) -> ProfileError:
 def load_profile(name: str, profiles_dir: Path | None = None) -> ClusterProfile:
     """The profile `name` from `<profiles_dir>/<name>.yaml`, schema-checked."""
     directory = profiles_dir or DEFAULT_PROFILES_DIR
+    if not PROFILE_NAME.fullmatch(name):
+        raise _fail(
+            f"{name!r} is not a profile name",
+            "use lower-case letters, digits and dashes, as in `ml-assets cluster plan --help`",
+        )
     path = directory / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in directory.glob("*.yaml"))
         raise _fail(f"no cluster profile {name!r} in {directory}", f"use one of {known}")
     try:
         profile = ClusterProfile.model_validate(yaml.safe_load(path.read_text()))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise _fail(f"profile {path} is not valid YAML{where}", "fix the file's syntax") from None
     except ValidationError as error:
         raise _fail(
             f"profile {path} is invalid:\n{error}", "correct the fields named above"
