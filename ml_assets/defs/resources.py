@@ -61,6 +61,12 @@ class ImpressionSource(dg.ConfigurableResource):
         default="{date}.parquet",
         description="File name per day under `path`; `{date}` becomes YYYY-MM-DD.",
     )
+    ready_marker: str = Field(
+        default="",
+        description="A file whose presence says a day is complete, with {date} once, e.g. "
+        "`{date}/_SUCCESS`. Empty: a day's file counts once it stopped changing "
+        "(AutomationSettings.settle_seconds).",
+    )
     label_column: str = Field(default=LABEL, description="Click label column (0/1).")
     dense_columns: list[str] = Field(
         default_factory=lambda: list(CRITEO_DENSE), description="Numeric feature columns."
@@ -90,6 +96,7 @@ class ImpressionSource(dg.ConfigurableResource):
             path=self.path,
             format=self.kind,
             file_pattern=self.file_pattern,
+            ready_marker=self.ready_marker,
             label_column=self.label_column,
             dense_columns=tuple(self.dense_columns),
             categorical_columns=tuple(self.categorical_columns),

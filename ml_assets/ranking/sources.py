@@ -52,6 +52,9 @@ class FileSourceSpec:
     label_column: str = LABEL
     dense_columns: tuple[str, ...] = CRITEO_DENSE
     categorical_columns: tuple[str, ...] = CRITEO_CATEGORICAL
+    # A file whose presence says the day's file is complete (`{date}/_SUCCESS`); empty: the
+    # file counts as complete once it stopped changing.
+    ready_marker: str = ""
 
     def __post_init__(self):
         if self.format not in FILE_FORMATS:
@@ -59,6 +62,8 @@ class FileSourceSpec:
                 f"unknown file format {self.format!r}; choose one of {', '.join(FILE_FORMATS)}"
             )
         check_file_pattern(self.file_pattern)
+        if self.ready_marker:
+            check_file_pattern(self.ready_marker)
 
     @property
     def schema(self) -> FeatureSchema:
@@ -71,10 +76,16 @@ class FileSourceSpec:
     def file_for(self, date: str) -> Path:
         """The day's file; refuses a date that is no day and a file that resolves (through a
         symbolic link) outside `path`."""
+        return self._inside(self.file_pattern, date)
+
+    def marker_for(self, date: str) -> Path | None:
+        return self._inside(self.ready_marker, date) if self.ready_marker else None
+
+    def _inside(self, pattern: str, date: str) -> Path:
         if not DAY.fullmatch(date):
             raise ValueError(f"{date!r} is not a day (YYYY-MM-DD)")
         root = Path(self.path)
-        file = root / self.file_pattern.replace("{date}", date)
+        file = root / pattern.replace("{date}", date)
         if not file.resolve().is_relative_to(root.resolve()):
             raise DataValidationError(
                 partition=date,

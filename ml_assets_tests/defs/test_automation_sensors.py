@@ -133,6 +133,25 @@ def test_a_tick_checks_a_bounded_number_of_files_and_the_next_tick_goes_on(
     assert "no new or changed files" in tick().skip_message
 
 
+def test_with_a_ready_marker_a_day_waits_for_it_however_old_the_file(instance, landing, ml_home):
+    """`cp -p` or a slow writer can leave an old-looking half file; the marker decides."""
+    land(landing, D1)
+    tick = Ticks(
+        new_impressions,
+        instance,
+        source=ImpressionSource(
+            kind="parquet", path=str(landing), ready_marker="{date}.parquet._SUCCESS"
+        ),
+        # Settling would hold the file back an hour: the marker replaces it.
+        automation=AutomationSettings(**{**SETTINGS, "settle_seconds": 3600}),
+    )
+    waiting = tick()
+    assert f"{D1}: waits for its ready marker {D1}.parquet._SUCCESS" in waiting.skip_message
+    (landing / f"{D1}.parquet._SUCCESS").touch()
+    (request,) = tick()
+    assert request.tags["dagster/asset_partition_range_start"] == D1
+
+
 def test_a_cursor_of_the_earlier_fingerprint_format_re_ingests_nothing(instance, landing, ml_home):
     from ml_assets.ranking.landing import scan_landing
     from ml_assets.ranking.sources import FileSourceSpec

@@ -160,7 +160,11 @@ def new_impressions(
         if landed.date > last_day:
             notes.append(f"{landed.date}: waits until the day is over (partition not yet open)")
             continue
-        if still_settling(landed, automation.settle_seconds):
+        marker = spec.marker_for(landed.date)
+        if marker is not None and not marker.exists():
+            notes.append(f"{landed.date}: waits for its ready marker {marker.name}")
+            continue
+        if marker is None and still_settling(landed, automation.settle_seconds):
             notes.append(f"{landed.date}: {landed.path.name} is still changing; next tick")
             continue
         if checked == CHECKS_PER_TICK:
