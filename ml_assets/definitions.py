@@ -27,12 +27,18 @@ def build_resources(ray_mode: str, profile: str | None = None) -> dict:
     """Resources for the current environment (ML_ASSETS_ENV), decided here and nowhere else."""
     environment.environment()  # fail fast on an unknown environment name
     kuberay = ray_mode == "kuberay"
+    # Read when the resource is used, so the UI shows the setting's name, never its value.
+    mlflow = (
+        MlflowResource(tracking_uri=dg.EnvVar(environment.MLFLOW_TRACKING_URI))
+        if environment.mlflow_tracking_uri()
+        else MlflowResource()
+    )
     return {
         "ray_cluster": ray_cluster_resource(ray_mode, profile),
         **({"ray_cluster_api": ray_cluster_api_resource(profile)} if kuberay else {}),
         "source": ImpressionSource(),
         "storage": StorageResource(),
-        "mlflow_tracking": MlflowResource(),
+        "mlflow_tracking": mlflow,
         "automation": AutomationSettings(),
     }
 

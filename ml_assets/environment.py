@@ -30,6 +30,24 @@ def local_mlflow_tracking_uri() -> str:
     return f"sqlite:///{home() / 'mlflow.db'}"
 
 
+MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
+
+
+def mlflow_tracking_uri() -> str | None:
+    """The MLflow server the deployment names (None: the local store). In production a store on
+    the pod's own disk is refused: every run pod would get an empty registry of its own, find
+    no champion, and promote every model."""
+    uri = os.environ.get(MLFLOW_TRACKING_URI) or None
+    if environment() == "production" and (
+        uri is None or not uri.startswith(("http", "databricks"))
+    ):
+        raise ValueError(
+            f"ML_ASSETS_ENV=production needs {MLFLOW_TRACKING_URI} set to the MLflow server "
+            f"(http(s)://...), not {uri or 'unset'}: a local store is private to one pod"
+        )
+    return uri
+
+
 def ray_mode() -> str:
     """Which Ray the steps use: `local` (embedded, default), `kuberay` (an ephemeral RayCluster
     per materialization) or `address` (an existing cluster)."""

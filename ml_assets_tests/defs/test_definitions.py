@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import dagster as dg
+import pytest
 
 from ml_assets.definitions import defs
 
@@ -138,3 +139,24 @@ def test_per_slice_calibration_check_blocks_a_segment_that_is_far_off():
     assert not result.passed and "C1=y: 0.550" in (result.description or "")
     evaluation["calibration_by_slice"]["y"]["calibration"] = 0.95
     assert calibrated_per_slice(model_evaluation=evaluation).passed
+
+
+def test_the_mlflow_server_comes_from_mlflow_tracking_uri_and_production_requires_one(
+    monkeypatch, tmp_path
+):
+    import dagster as dg
+
+    from ml_assets.definitions import build_resources
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("ML_ASSETS_HOME", str(tmp_path))
+    assert build_resources("local")["mlflow_tracking"].resolved_tracking_uri.startswith("sqlite:")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.ml-assets:5000")
+    resources = build_resources("local")
+    with dg.build_resources({"mlflow_tracking": resources["mlflow_tracking"]}) as built:
+        assert built.mlflow_tracking.resolved_tracking_uri == "http://mlflow.ml-assets:5000"
+    monkeypatch.setenv("ML_ASSETS_ENV", "production")
+    for local in ("sqlite:////tmp/mlflow.db", ""):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", local)
+        with pytest.raises(ValueError, match="production needs MLFLOW_TRACKING_URI set"):
+            build_resources("local")
