@@ -4,6 +4,7 @@
 `ML_ASSETS_ENV=production`: the same assets against external services configured by env vars.
 """
 
+import datetime as dt
 import math
 import os
 from pathlib import Path
@@ -83,3 +84,19 @@ def sensor_interval_seconds() -> int:
     """How often the retraining sensors look (`ML_ASSETS_SENSOR_INTERVAL_S`, default 60): a new
     file is noticed within this long."""
     return max(1, round(positive_setting("ML_ASSETS_SENSOR_INTERVAL_S", 60)))
+
+
+PARTITIONS_START = "ML_ASSETS_PARTITIONS_START"
+DEFAULT_PARTITIONS_START = "2026-01-01"
+
+
+def partitions_start() -> str:
+    """The first day of the daily partitions: where the deployment's data starts."""
+    raw = os.environ.get(PARTITIONS_START, DEFAULT_PARTITIONS_START)
+    try:
+        return dt.date.fromisoformat(raw).isoformat()
+    except ValueError:
+        raise ValueError(
+            f"{PARTITIONS_START}={raw!r} is not a day; set it to the first day of your data, "
+            "as YYYY-MM-DD"
+        ) from None

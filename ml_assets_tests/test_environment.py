@@ -1,7 +1,10 @@
-"""Numeric settings from the environment are positive and finite, or the process says which."""
+"""Settings from the environment are valid, or the process says which and how to fix it."""
+
+import os
 
 import pytest
 
+from ml_assets import environment
 from ml_assets.defs.ray_cleanup import max_age_hours
 from ml_assets.environment import sensor_interval_seconds
 
@@ -22,3 +25,16 @@ def test_settings_parse_and_default(monkeypatch):
     monkeypatch.setenv("ML_ASSETS_SENSOR_INTERVAL_S", "-5")
     with pytest.raises(ValueError, match="ML_ASSETS_SENSOR_INTERVAL_S='-5'"):
         sensor_interval_seconds()
+
+
+def test_the_partitions_start_where_the_data_starts(monkeypatch):
+    import subprocess
+    import sys
+
+    code = "from ml_assets.defs.partitions import daily_partitions as p; print(p.start.date())"
+    env = {**os.environ, "ML_ASSETS_PARTITIONS_START": "2019-03-01"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "2019-03-01", out.stderr
+    monkeypatch.setenv("ML_ASSETS_PARTITIONS_START", "March 2019")
+    with pytest.raises(ValueError, match="ML_ASSETS_PARTITIONS_START='March 2019' is not a day"):
+        environment.partitions_start()

@@ -50,7 +50,8 @@ def require_partitions(days: list[str], partitions) -> None:
     if outside:
         fail(
             f"day(s) {', '.join(outside[:3])} are outside the daily partitions",
-            f"use days from {min(valid)} to {max(valid)}",
+            f"use days from {min(valid)} to {max(valid)}; for data that starts earlier, set "
+            "ML_ASSETS_PARTITIONS_START to its first day",
         )
 
 

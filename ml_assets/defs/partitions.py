@@ -2,8 +2,11 @@
 
 import dagster as dg
 
-# Synthetic data exists for any day; for files, partitions without a file fail with a clear error.
-PARTITIONS_START = "2026-01-01"
+from ml_assets import environment
+
+# Where the data starts ($ML_ASSETS_PARTITIONS_START, default 2026-01-01): synthetic data exists
+# for any day; for files, partitions without a file fail with a clear error.
+PARTITIONS_START = environment.partitions_start()
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START)
 
