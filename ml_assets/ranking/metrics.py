@@ -1,5 +1,6 @@
 """Ads-ranking metrics (DESIGN section 7): log loss, normalized entropy, AUC, calibration."""
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -184,3 +185,11 @@ def log_loss_difference_z(
     se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
     mean = float(diff.mean())
     return mean, mean / se if se > 0 else 0.0
+
+
+def calibration_interval(calibration: float, clicks: int, z: float = 1.96) -> tuple[float, float]:
+    """The range the overall calibration (predicted / observed clicks) could take from the
+    Poisson noise of the observed click count alone (normal approximation)."""
+    predicted = calibration * clicks
+    spread = z * math.sqrt(max(clicks, 1))
+    return predicted / (clicks + spread), predicted / max(clicks - spread, 0.5)

@@ -40,6 +40,12 @@ class EvaluationConfig(dg.Config):
         default=1.4,
         description="Blocking check: each judged slice's calibration at most this.",
     )
+    min_holdout_clicks: int = Field(
+        ge=1,
+        default=100,
+        description="Blocking checks: with fewer holdout clicks, NE and calibration cannot be "
+        "judged; the checks block and say so, with the count and the interval.",
+    )
     slice_min_clicks: int = Field(
         ge=0,
         default=200,
@@ -133,6 +139,8 @@ def model_evaluation(
             "slice_feature": slice_feature,
             "calibration_by_slice": report.calibration_by_slice,
             "has_truth": truth is not None,
+            "holdout_rows": int(labels.size),
+            "holdout_clicks": int(labels.sum()),
         },
         metadata={
             **metadata,
@@ -160,7 +168,21 @@ def _result(passed: bool, description: str, **metadata) -> dg.AssetCheckResult:
 def beats_base_rate(model_evaluation: dict) -> dg.AssetCheckResult:
     ne = model_evaluation["model_normalized_entropy"]
     limit = model_evaluation["thresholds"]["max_normalized_entropy"]
+    if (too_few := too_few_clicks(model_evaluation)) is not None:
+        return _result(False, f"{too_few}; NE {ne:.4f} is noise", normalized_entropy=ne)
     return _result(ne < limit, f"NE {ne:.4f} vs limit {limit}", normalized_entropy=ne)
+
+
+def too_few_clicks(model_evaluation: dict) -> str | None:
+    """Why the holdout cannot support a verdict on NE or calibration, or None."""
+    clicks = model_evaluation.get("holdout_clicks")  # absent in evaluations made before
+    least = model_evaluation["thresholds"].get("min_holdout_clicks", 1)
+    if clicks is None or clicks >= least:
+        return None
+    return (
+        f"only {clicks} click(s) in the holdout's {model_evaluation['holdout_rows']} rows, fewer "
+        f"than the {least} a verdict needs: add holdout days or wait for more data"
+    )
 
 
 @dg.asset_check(
@@ -169,9 +191,19 @@ def beats_base_rate(model_evaluation: dict) -> dg.AssetCheckResult:
     description="Predicted clicks over observed clicks within the sanity band.",
 )
 def calibrated(model_evaluation: dict) -> dg.AssetCheckResult:
+    from ml_assets.ranking.metrics import calibration_interval
+
     value = model_evaluation["model_calibration"]
     low = model_evaluation["thresholds"]["calibration_floor"]
     high = model_evaluation["thresholds"]["calibration_ceiling"]
+    if (too_few := too_few_clicks(model_evaluation)) is not None:
+        lower, upper = calibration_interval(value, model_evaluation["holdout_clicks"])
+        return _result(
+            False,
+            f"{too_few}; calibration {value:.4f}, and from the click count alone anything in "
+            f"[{lower:.2f}, {upper:.2f}] (95%)",
+            calibration=value,
+        )
     return _result(
         low <= value <= high, f"calibration {value:.4f} vs [{low}, {high}]", calibration=value
     )
