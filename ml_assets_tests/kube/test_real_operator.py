@@ -114,3 +114,106 @@ def test_a_profile_the_node_cannot_place_fails_within_seconds_and_is_deleted(
     assert elapsed < 30, elapsed  # not the 600 s readiness timeout
     admin = real_operator.control_plane.api_client()
     wait_for(lambda: not ray_pods(admin), 60, "the cluster's pods to be deleted")
+
+
+class NodeWatch:
+    """Counts what a RayCluster leaves on the node: containers with a running task (as
+    containerd reports them) and pod network namespaces; records the most seen meanwhile."""
+
+    def __init__(self, dev) -> None:
+        import threading
+
+        from ml_assets_tests.kube.cluster import pod_network_namespaces
+
+        self.dev, self.netns = dev, pod_network_namespaces
+        self.tasks_before, self.netns_before = set(dev.tasks()), self.netns()
+        self.most_tasks = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):  # sampling a count, not waiting for an event
+            self.most_tasks = max(self.most_tasks, len(set(self.dev.tasks()) - self.tasks_before))
+
+    def settled(self) -> bool:
+        return set(self.dev.tasks()) <= self.tasks_before and self.netns() <= self.netns_before
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def assert_node_clean(admin, watch: NodeWatch) -> None:
+    from ml_assets_tests.kube.conftest import list_rayclusters
+
+    watch.stop()
+    assert list_rayclusters(admin) == []
+    wait_for(lambda: not ray_pods(admin), 90, "the cluster's pods to be deleted")
+    wait_for(watch.settled, 90, "the cluster's containers and pod network namespaces to go")
+
+
+def test_a_cluster_not_ready_in_time_goes_with_its_pods_containers_and_namespaces(
+    real_operator, instance
+):
+    import dagster as dg
+
+    from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster
+    from ml_assets_tests.kube.probe_defs import cluster_probe
+
+    admin = real_operator.control_plane.api_client()
+    watch = NodeWatch(real_operator)
+    resource = KubeRayEphemeralCluster(
+        profile="dev", kube_config=str(real_operator.kubeconfig), ray_auth_token=RAY_TOKEN,
+        timeout=25,  # the dev profile needs about 45 s here: its containers start meanwhile
+    )  # fmt: skip
+    result = dg.materialize(
+        [cluster_probe], resources={"ray_cluster": resource}, instance=instance,
+        raise_on_error=False,
+    )  # fmt: skip
+    errors = [getattr(e.event_specific_data, "error", None) for e in result.all_events]
+    assert not result.success
+    assert "was not ready within 25s" in "\n".join(e.to_string() for e in errors if e)
+    assert_node_clean(admin, watch)
+    assert watch.most_tasks >= 1  # the head's container ran before the timeout
+
+
+@pytest.mark.slow
+def test_cancelling_a_run_while_the_real_operator_creates_its_cluster_deletes_it(
+    real_operator, tmp_path
+):
+    """SIGINT, what Dagster's run cancellation sends the run process, while the pods start."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import dagster as dg
+
+    from ml_assets_tests.kube.conftest import list_rayclusters
+
+    admin = real_operator.control_plane.api_client()
+    watch = NodeWatch(real_operator)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "KUBECONFIG": str(real_operator.kubeconfig),
+           "ML_ASSETS_RAY": "kuberay", "ML_ASSETS_RAY_PROFILE": "dev",
+           "RAY_AUTH_TOKEN": RAY_TOKEN}  # fmt: skip
+    run = subprocess.Popen(
+        [sys.executable, "-m", "ml_assets_tests.kube.probe_defs"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: list_rayclusters(admin), 60, "the run's RayCluster")
+        wait_for(lambda: watch.most_tasks >= 1, 60, "the cluster's first container")
+        run.send_signal(signal.SIGINT)
+        output, _ = run.communicate(timeout=90)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode != 0
+    assert "DagsterExecutionInterruptedError" in output or "KeyboardInterrupt" in output
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (record,) = instance.get_run_records()
+        assert record.dagster_run.is_finished
+    assert_node_clean(admin, watch)
