@@ -8,6 +8,7 @@ from bench import (
     memory,
     optimizer,
     quality,
+    sensor_memory,
     training,
     xray_overhead,
 )
@@ -22,6 +23,7 @@ BENCHMARKS = (
     leak,
     cluster_bringup,
     xray_overhead,
+    sensor_memory,
 )
 
 

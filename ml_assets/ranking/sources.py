@@ -115,10 +115,11 @@ def read_file_day(spec: FileSourceSpec, date: str, max_rows: int | None = None) 
         frame = read_criteo_tsv(file, schema, date, max_rows)
     else:
         try:
-            if spec.format == "parquet":
+            if spec.format == "parquet":  # the footer says which row groups hold the rows
                 frame = pl.read_parquet(file, n_rows=max_rows)
             else:  # csv: all String; cast below, strictly
-                frame = pl.read_csv(file, infer_schema=False, n_rows=max_rows)
+                lines = None if max_rows is None else max_rows + 1  # and the header
+                frame = pl.read_csv(text_head(file, lines), infer_schema=False)
         except (pl.exceptions.PolarsError, OSError) as error:
             # The reader's message can quote the file; only its kind is passed on.
             raise DataValidationError(
@@ -131,6 +132,15 @@ def read_file_day(spec: FileSourceSpec, date: str, max_rows: int | None = None) 
     return to_canonical(frame, schema, partition=date, origin=str(file))
 
 
+def text_head(file: Path, lines: int | None) -> Path | bytes:
+    """The file, or only its first `lines` lines: the CSV reader would otherwise map and scan
+    the whole file to split it into chunks, however few rows it is asked for."""
+    if lines is None:
+        return file
+    with file.open("rb") as handle:
+        return b"".join(handle.readline() for _ in range(lines))
+
+
 def read_criteo_tsv(
     file: Path, schema: FeatureSchema, date: str, max_rows: int | None = None
 ) -> pl.DataFrame:
@@ -138,10 +148,11 @@ def read_criteo_tsv(
     Every line must have exactly that many fields: a truncated or shifted line is an error that
     names the line, not a row padded with nulls. No quoting: a `"` is data."""
     expected = len(schema.columns)
+    source = text_head(file, max_rows)
     try:
         lines = pl.read_csv(
-            file, has_header=False, separator="\x00", quote_char=None, new_columns=["line"],
-            infer_schema=False, schema={"line": pl.String}, n_rows=max_rows,
+            source, has_header=False, separator="\x00", quote_char=None, new_columns=["line"],
+            infer_schema=False, schema={"line": pl.String},
         ).get_column("line")  # fmt: skip
         if lines.is_empty():
             raise pl.exceptions.NoDataError("no lines")
@@ -161,8 +172,8 @@ def read_criteo_tsv(
                 "here. For another layout use format 'csv' with named columns",
             )
         return pl.read_csv(
-            file, separator="\t", has_header=False, quote_char=None, infer_schema=False,
-            new_columns=list(schema.columns), n_rows=max_rows,
+            source, separator="\t", has_header=False, quote_char=None, infer_schema=False,
+            new_columns=list(schema.columns),
         )  # fmt: skip
     except pl.exceptions.PolarsError as error:
         raise DataValidationError(
