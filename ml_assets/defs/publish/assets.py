@@ -44,7 +44,7 @@ class PromotionConfig(dg.Config):
         "`champion` to it only when it beats the current champion on the same holdout (paired "
         "bootstrap on NE, AUC and calibration limits), its training window is not older than "
         "the champion's, and no other run moved `champion` meanwhile. Roll back with "
-        "`ml-assets rollback`."
+        "`ml-assets models rollback`."
     ),
 )
 def published_model(
