@@ -105,8 +105,17 @@ class LocalRayCluster(XRayHooks, LocalRay):
         }
 
     def cleanup(self, context: Any, exception: BaseException | None) -> None:
+        from ml_assets.ray.leftovers import end_survivors, ray_descendants
+
         self.xray_collect(context, exception)
+        ray_processes = ray_descendants()
         super().cleanup(context, exception)
+        killed = end_survivors(ray_processes)
+        if killed:
+            context.log.warning(
+                f"the embedded Ray left {len(killed)} process(es) after shutdown; killed "
+                + ", ".join(killed)
+            )
         self.xray_finish(context, deleted=True)  # the embedded Ray is shut down
 
 

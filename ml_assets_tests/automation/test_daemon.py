@@ -116,6 +116,25 @@ def daemon(postgres_database, tmp_path, monkeypatch):
     finally:
         stop_process_group(process, timeout=60)
         log.close()
+    # Nothing of the runs' embedded Rays outlives them (a TrainController once did, 800 MB).
+    assert ray_processes_of(home) == []
+
+
+def ray_processes_of(dagster_home) -> list[str]:
+    """Ray processes still running from runs of this instance (found by their DAGSTER_HOME).
+    Dagster's own code server is not counted: it ends by itself when its heartbeat stops."""
+    import psutil
+
+    left = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            command = " ".join(process.info["cmdline"] or [])
+            ours = process.environ().get("DAGSTER_HOME") == str(dagster_home)
+        except psutil.Error:
+            continue
+        if ours and (command.startswith("ray::") or "/ray/" in command):
+            left.append(f"{command[:80]} (pid {process.pid})")
+    return left
 
 
 def runs_with(instance, **tags):
