@@ -11,8 +11,9 @@ import pandas as pd
 import polars as pl
 from mlflow.pyfunc.model import PythonModel
 
-from ml_assets.ranking.artifacts import LoadedModel
+from ml_assets.ranking.artifacts import VOCABULARY, LoadedModel
 from ml_assets.ranking.schema import FeatureSchema
+from ml_assets.ranking.vocabulary import Vocabulary
 
 MODEL_ARTIFACT = "model_dir"
 
@@ -64,7 +65,7 @@ def log_click_model(name: str, model_dir: Path, example: pl.DataFrame):
     source, the model directory as an artifact, a signature and an input example."""
     import mlflow
 
-    loaded_schema = LoadedModel.load(model_dir).vocabulary.schema
+    loaded_schema = Vocabulary.load(model_dir / VOCABULARY).schema  # no weights needed
     return mlflow.pyfunc.log_model(
         name=name,
         python_model=str(Path(__file__).with_name("click_model.py")),

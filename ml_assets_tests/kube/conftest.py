@@ -158,3 +158,37 @@ def kuberay_env(control_plane, monkeypatch):
     monkeypatch.setenv("ML_ASSETS_RAY_CONNECT_HOST", "127.0.0.1")
     monkeypatch.setenv("RAY_AUTH_TOKEN", RAY_TOKEN)  # the run pods' env from the same Secret
     return control_plane
+
+
+def cancel_probe_run(
+    admin, home: Path, env: dict, started, timeout: float = 60, exit_timeout: float = 90
+) -> None:
+    """Runs `probe_job` in a run process of its own (`probe_defs`), sends it SIGINT, what
+    Dagster's run cancellation sends, once its RayCluster exists and `started()` holds, and
+    checks that the run ended interrupted."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import dagster as dg
+
+    home.mkdir()
+    run = subprocess.Popen(
+        [sys.executable, "-m", "ml_assets_tests.kube.probe_defs"],
+        env={**os.environ, **env, "DAGSTER_HOME": str(home)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: list_rayclusters(admin), 60, "the run's RayCluster")
+        wait_for(started, timeout, "the cluster's creation to be under way")
+        run.send_signal(signal.SIGINT)
+        output, _ = run.communicate(timeout=exit_timeout)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode != 0
+    assert "DagsterExecutionInterruptedError" in output or "KeyboardInterrupt" in output
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (record,) = instance.get_run_records()
+        assert record.dagster_run.is_finished

@@ -5,9 +5,6 @@ real Ray head per cluster; the steps connect to it as Ray drivers through the 12
 """
 
 import os
-import signal
-import subprocess
-import sys
 import time
 
 import dagster as dg
@@ -17,7 +14,13 @@ import pytest
 from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster
 from ml_assets.environment import local_mlflow_tracking_uri
 from ml_assets.xray.record import EVENTS, load_records
-from ml_assets_tests.kube.conftest import NAMESPACE, RAY_TOKEN, list_rayclusters, wait_for
+from ml_assets_tests.kube.conftest import (
+    NAMESPACE,
+    RAY_TOKEN,
+    cancel_probe_run,
+    list_rayclusters,
+    wait_for,
+)
 from ml_assets_tests.kube.probe_defs import cluster_probe, flaky_job
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -171,29 +174,14 @@ def test_cancelling_the_run_while_its_cluster_is_being_created_deletes_it(
 ):
     """The run process gets SIGINT, which is what Dagster's run cancellation thread sends it."""
     operator.mode = "never_ready"
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": REPO}
-    run = subprocess.Popen(
-        [sys.executable, "-m", "ml_assets_tests.kube.probe_defs"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    cancel_probe_run(
+        admin,
+        tmp_path / "dagster_home",
+        {"PYTHONPATH": REPO},
+        lambda: operator.created,
+        timeout=10,
+        exit_timeout=60,
     )
-    try:
-        wait_for(lambda: list_rayclusters(admin), timeout=60, what="the run's RayCluster")
-        wait_for(lambda: operator.created, timeout=10, what="the operator seeing it")
-        run.send_signal(signal.SIGINT)
-        output, _ = run.communicate(timeout=60)
-    finally:
-        if run.poll() is None:
-            run.kill()
-    assert run.returncode != 0
-    assert "DagsterExecutionInterruptedError" in output or "KeyboardInterrupt" in output
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        (record,) = instance.get_run_records()
-        assert record.dagster_run.is_finished
     assert_nothing_left(admin, operator)
 
 

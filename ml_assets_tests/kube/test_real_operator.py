@@ -14,6 +14,7 @@ from ml_assets_tests.kube.conftest import (
     PLURAL,
     RAY_TOKEN,
     VERSION,
+    cancel_probe_run,
     ray_pods,
     wait_for,
 )
@@ -183,37 +184,9 @@ def test_cancelling_a_run_while_the_real_operator_creates_its_cluster_deletes_it
     real_operator, tmp_path
 ):
     """SIGINT, what Dagster's run cancellation sends the run process, while the pods start."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    import dagster as dg
-
-    from ml_assets_tests.kube.conftest import list_rayclusters
-
     admin = real_operator.control_plane.api_client()
     watch = NodeWatch(real_operator)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "KUBECONFIG": str(real_operator.kubeconfig),
-           "ML_ASSETS_RAY": "kuberay", "ML_ASSETS_RAY_PROFILE": "dev",
-           "RAY_AUTH_TOKEN": RAY_TOKEN}  # fmt: skip
-    run = subprocess.Popen(
-        [sys.executable, "-m", "ml_assets_tests.kube.probe_defs"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        wait_for(lambda: list_rayclusters(admin), 60, "the run's RayCluster")
-        wait_for(lambda: watch.most_tasks >= 1, 60, "the cluster's first container")
-        run.send_signal(signal.SIGINT)
-        output, _ = run.communicate(timeout=90)
-    finally:
-        if run.poll() is None:
-            run.kill()
-    assert run.returncode != 0
-    assert "DagsterExecutionInterruptedError" in output or "KeyboardInterrupt" in output
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        (record,) = instance.get_run_records()
-        assert record.dagster_run.is_finished
+    env = {"KUBECONFIG": str(real_operator.kubeconfig), "ML_ASSETS_RAY": "kuberay",
+           "ML_ASSETS_RAY_PROFILE": "dev", "RAY_AUTH_TOKEN": RAY_TOKEN}  # fmt: skip
+    cancel_probe_run(admin, tmp_path / "dagster_home", env, lambda: watch.most_tasks >= 1)
     assert_node_clean(admin, watch)
