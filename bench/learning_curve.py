@@ -115,7 +115,7 @@ def main() -> None:
                     dense=schema.dense,
                     categorical=schema.categorical,
                     label=schema.label,
-                    storage_path=str(Path(directory) / "checkpoints"),
+                    checkpoint_root=Path(directory) / "checkpoints",
                     run_name=f"learning-curve-{seed}",
                     id_counts=id_counts,
                     validation_files=window.holdout_files,

@@ -52,7 +52,7 @@ def fit(directory: Path) -> None:
         dense=schema.dense,
         categorical=schema.categorical,
         label=schema.label,
-        storage_path=str(directory / "checkpoints"),
+        checkpoint_root=Path(directory) / "checkpoints",
         run_name="memory",
         cache_below_bytes=0,  # stream: the point of this benchmark
     )

@@ -145,7 +145,7 @@ def ray_train(
                 dense=schema.dense,
                 categorical=schema.categorical,
                 label=schema.label,
-                storage_path=str(storage),
+                checkpoint_root=storage,
                 run_name=f"bench-{plan.num_workers}-{time.time_ns()}",
             )
         if probes:

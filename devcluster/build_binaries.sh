@@ -9,6 +9,7 @@
 #               through the Go module proxy, each reporting its real version
 #   KubeRay     the operator, built from its Go module, and that version's own CRDs
 #   CoreDNS     built from its Go module
+#   SeaweedFS   the S3-compatible object store (`weed`), built from its Go module
 #   pause       the pod sandbox's program, built from devcluster/pause
 #   Debian      etcd, containerd, the CNI plugins (trixie's .debs), runc (bookworm's), unpacked
 #               with dpkg -x: the machine's own packages are left as they are
@@ -127,6 +128,21 @@ coredns() {
   finish "$dir"
 }
 
+# Its go.mod has replace directives, which `go install module@version` refuses: it builds inside
+# a copy of the module instead, as its own main module.
+seaweedfs() {
+  local dir=$CACHE/seaweedfs-$SEAWEEDFS_VERSION module=github.com/seaweedfs/seaweedfs source work
+  built "$dir" && return 0
+  start "$dir"
+  log "building SeaweedFS $SEAWEEDFS_VERSION (about 7 minutes on 2 cores)"
+  source=$(go mod download -json "$module@$SEAWEEDFS_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+  work=$(mktemp -d)
+  cp -r "$source/." "$work" && chmod -R u+w "$work"
+  (cd "$work" && quietly "$dir/build.log" go build -ldflags "-s -w" -o "$dir/bin.tmp/weed" ./weed)
+  rm -rf "$work"
+  finish "$dir"
+}
+
 debian() {  # suite "package:upstream-version ..."
   local suite=$1 specs=$2 key dir work
   key=$(echo "$suite $specs" | sha256sum | cut -c1-12)
@@ -162,11 +178,19 @@ debian() {  # suite "package:upstream-version ..."
 }
 
 ensure_go
+# `build_binaries.sh seaweedfs` builds the object store alone (the tests' S3 server needs no
+# cluster) and prints its folder.
+if [[ ${1:-} == seaweedfs ]]; then
+  seaweedfs
+  echo "$CACHE/seaweedfs-$SEAWEEDFS_VERSION"
+  exit 0
+fi
 kubernetes
 kuberay
 kuberay_manifests
 pause
 coredns
+seaweedfs
 debian trixie "$TRIXIE_PACKAGES"
 debian bookworm "$BOOKWORM_PACKAGES"
 

@@ -1,5 +1,7 @@
 """The code location's single entry point (workspace.yaml and `dg` load this module)."""
 
+import os
+
 import dagster as dg
 
 from ml_assets import environment
@@ -19,8 +21,14 @@ from ml_assets.defs.ingest.assets import raw_impressions
 from ml_assets.defs.jobs import daily_features_job, ingest_and_retrain_job, train_and_publish_job
 from ml_assets.defs.publish.assets import published_model
 from ml_assets.defs.ray_resource import ray_cluster_api_resource, ray_cluster_resource
-from ml_assets.defs.resources import ImpressionSource, MlflowResource, StorageResource
+from ml_assets.defs.resources import (
+    ImpressionSource,
+    MlflowResource,
+    StorageResource,
+    StoredValuesIOManager,
+)
 from ml_assets.defs.training.assets import ranking_model
+from ml_assets.environment import S3_SETTINGS
 
 
 def build_resources(ray_mode: str, profile: str | None = None) -> dict:
@@ -33,14 +41,35 @@ def build_resources(ray_mode: str, profile: str | None = None) -> dict:
         if environment.mlflow_tracking_uri()
         else MlflowResource()
     )
+    storage = build_storage()
     return {
         "ray_cluster": ray_cluster_resource(ray_mode, profile),
         **({"ray_cluster_api": ray_cluster_api_resource(profile)} if kuberay else {}),
         "source": ImpressionSource(),
-        "storage": StorageResource(),
+        "storage": storage,
+        # Values handed between steps live beside the data where the deployment names a root;
+        # locally Dagster's own default ($DAGSTER_HOME/storage) keeps them.
+        **({"io_manager": StoredValuesIOManager(storage=storage)} if storage.base_path else {}),
         "mlflow_tracking": mlflow,
         "automation": AutomationSettings(),
     }
+
+
+def build_storage() -> StorageResource:
+    """The storage root and its S3 endpoint and credentials, each read from its environment
+    variable when the resource is used (the UI shows the variable's name, never a secret)."""
+    if not environment.storage_root():
+        return StorageResource()
+    endpoint, key, secret = S3_SETTINGS
+    fields = {
+        "base_path": environment.STORAGE_ROOT,
+        "s3_endpoint_url": endpoint,
+        "access_key_id": key,
+        "secret_access_key": secret,
+    }
+    return StorageResource(
+        **{field: dg.EnvVar(name) for field, name in fields.items() if os.environ.get(name)}
+    )
 
 
 def build_sensors(ray_mode: str) -> list:

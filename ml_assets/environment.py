@@ -49,6 +49,30 @@ def mlflow_tracking_uri() -> str | None:
     return uri
 
 
+STORAGE_ROOT = "ML_ASSETS_STORAGE_ROOT"
+S3_SETTINGS = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
+def storage_root() -> str | None:
+    """Where pipeline data lives when the deployment names it (None: `$ML_ASSETS_HOME/storage`).
+    In production it must be a bucket: run pods, Ray pods and the daemon share no disk, so a
+    local root would leave each step unable to read what the one before it wrote."""
+    root = os.environ.get(STORAGE_ROOT) or None
+    if environment() == "production" and (root is None or not root.startswith("s3://")):
+        raise ValueError(
+            f"ML_ASSETS_ENV=production needs {STORAGE_ROOT} set to a bucket (s3://bucket/prefix, "
+            f"with AWS_ENDPOINT_URL for a store other than AWS), not {root or 'unset'}: pods "
+            "share no disk"
+        )
+    return root
+
+
+def xray_root() -> str:
+    """Where X-Ray records go by default: beside the pipeline's data."""
+    root = storage_root()
+    return f"{root.rstrip('/')}/xray" if root else str(home() / "xray")
+
+
 def ray_mode() -> str:
     """Which Ray the steps use: `local` (embedded, default), `kuberay` (an ephemeral RayCluster
     per materialization) or `address` (an existing cluster)."""

@@ -95,15 +95,16 @@ def materialize_partitions(
     *,
     force: bool = False,
     on_day: Callable[[str, bool], None] | None = None,
+    definitions: dg.Definitions | None = None,
 ) -> list[str]:
     """raw_impressions + ad_features for every day of the window; returns the days run.
 
     Days already materialized are skipped unless `force`: re-running is idempotent anyway.
+    `definitions` replaces the code location's own (`ml_assets.definitions.defs`).
     """
-    from ml_assets.definitions import defs
     from ml_assets.defs.features.assets import ad_features
 
-    job = defs.resolve_job_def("daily_features")
+    job = (definitions or _code_location()).resolve_job_def("daily_features")
     done = set() if force else instance.get_materialized_partitions(ad_features.key)
     ran = []
     for day in request.dates():
@@ -138,17 +139,25 @@ def previous_identical_run(instance: dg.DagsterInstance, request: PipelineReques
 
 
 def train_and_publish(
-    instance: dg.DagsterInstance, request: PipelineRequest, *, raise_on_error: bool = True
+    instance: dg.DagsterInstance,
+    request: PipelineRequest,
+    *,
+    raise_on_error: bool = True,
+    definitions: dg.Definitions | None = None,
 ) -> dg.ExecuteInProcessResult:
-    from ml_assets.definitions import defs
-
-    job = defs.resolve_job_def("train_and_publish")
+    job = (definitions or _code_location()).resolve_job_def("train_and_publish")
     return job.execute_in_process(
         instance=instance,
         run_config=request.training_run_config(),
         tags={FINGERPRINT_TAG: request.fingerprint()},
         raise_on_error=raise_on_error,
     )
+
+
+def _code_location() -> dg.Definitions:
+    from ml_assets.definitions import defs
+
+    return defs
 
 
 def latest_metadata(instance: dg.DagsterInstance, asset: str) -> dict:

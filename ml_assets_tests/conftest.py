@@ -16,6 +16,7 @@ import pytest
 from ml_assets_tests.services import PostgresServer, chromium_executable
 
 VENV_BIN = Path(sys.executable).parent
+S3_BUCKET = "ml-assets-tests"
 
 
 def free_port() -> int:
@@ -139,3 +140,27 @@ def mlflow_server(tmp_path_factory):
         stop_process_group(process, timeout=20)
         log.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """The session's own S3-compatible store (object_store.S3Server), stopped by PID after it."""
+    from ml_assets_tests.object_store import S3Server
+
+    server = S3Server.start()
+    # One bucket and a prefix per test: the server gives every bucket volumes of its own, and a
+    # bucket per test would use up its volume slots.
+    server.create_bucket(S3_BUCKET)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_root(s3_server, monkeypatch) -> str:
+    """`s3://<the bucket>/<a fresh prefix>`, with the store's endpoint and credentials in the
+    AWS_* variables every client reads (s3fs, polars, pyarrow, Ray's workers, child processes)."""
+    for variable, value in s3_server.environment.items():
+        monkeypatch.setenv(variable, value)
+    return f"s3://{S3_BUCKET}/{uuid.uuid4().hex[:12]}"

@@ -160,12 +160,13 @@ def _holdout_dates(instance, dagster_run_id: str) -> list[str]:
 def _profile_of(dagster_run_id: str | None, cluster: str) -> str | None:
     """The profile a run's cluster came from, from its X-Ray record (kuberay mode only)."""
     from ml_assets import environment
+    from ml_assets.storage import open_root
     from ml_assets.xray.record import load_records
 
     if not dagster_run_id:
         return None
     try:
-        records = load_records(environment.home() / "xray", dagster_run_id)
+        records = load_records(open_root(environment.xray_root()), dagster_run_id)
     except LookupError:
         return None
     return next((r.profile for r in records if r.cluster == cluster and r.profile), None)

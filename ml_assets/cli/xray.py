@@ -41,14 +41,19 @@ def _records_from_mlflow(run_id: str) -> list:
 def xray(
     run_id: str = typer.Argument(..., help="Dagster run id, or a unique prefix of it."),
     html: Path | None = typer.Option(None, help="Write the self-contained HTML report here."),
-    root: Path | None = typer.Option(None, help="Record directory; default $ML_ASSETS_HOME/xray."),
+    root: str | None = typer.Option(
+        None,
+        help="Record folder or s3:// prefix; default `xray` under ML_ASSETS_STORAGE_ROOT, else "
+        "$ML_ASSETS_HOME/xray.",
+    ),
 ) -> None:
     """Show the X-Ray record of a run in the terminal, or write its HTML report."""
     from ml_assets import environment
+    from ml_assets.storage import open_root
     from ml_assets.xray.record import EVENTS, load_records
     from ml_assets.xray.report import render_html
 
-    directory = root or environment.home() / "xray"
+    directory = open_root(root or environment.xray_root())
     try:
         records = load_records(directory, run_id)
     except LookupError as error:

@@ -1,5 +1,6 @@
 """Resources every stage shares: where data lives, where it comes from, and MLflow."""
 
+import pickle
 from pathlib import Path
 
 import dagster as dg
@@ -9,19 +10,44 @@ from pydantic import Field
 from ml_assets import environment
 from ml_assets.atomic import atomic_path
 from ml_assets.ranking.schema import CRITEO_CATEGORICAL, CRITEO_DENSE, LABEL, FeatureSchema
+from ml_assets.storage import open_root, resolve
 
 
 class StorageResource(dg.ConfigurableResource):
-    """Files that outlive every Ray cluster: partitions, vocabularies, checkpoints, models."""
+    """Files that outlive every Ray cluster and every run pod: partitions, vocabularies, encoded
+    windows, checkpoints, models. A local folder by default; in production an S3-compatible
+    bucket, which every pod reaches by URI (no shared disk)."""
 
     base_path: str = Field(
         default="",
-        description="Root directory for pipeline data. Empty: `$ML_ASSETS_HOME/storage`.",
+        description="Root of pipeline data: a local folder, or `s3://bucket/prefix` for any "
+        "S3-compatible store. Empty: `$ML_ASSETS_HOME/storage`.",
+    )
+    s3_endpoint_url: str = Field(
+        default="",
+        description="The S3 endpoint, e.g. `http://minio.data:9000` (MinIO, SeaweedFS, Ceph). "
+        "Empty: `AWS_ENDPOINT_URL`, else AWS S3.",
+    )
+    access_key_id: str = Field(
+        default="", description="S3 access key. Empty: the AWS credential chain."
+    )
+    secret_access_key: str = Field(
+        default="", description="S3 secret key. Empty: the AWS credential chain."
     )
 
     @property
     def root(self) -> Path:
-        return Path(self.base_path) if self.base_path else environment.home() / "storage"
+        return open_root(
+            self.base_path or str(environment.home() / "storage"),
+            endpoint_url=self.s3_endpoint_url,
+            key=self.access_key_id,
+            secret=self.secret_access_key,
+        )
+
+    def path(self, location: str | Path) -> Path:
+        """A file or folder another step handed over (a URI or local path), reachable with this
+        storage's endpoint and credentials."""
+        return resolve(location, self.root)
 
     def partition_dir(self, asset: str, date: str) -> Path:
         return self.root / asset / f"date={date}"
@@ -152,3 +178,30 @@ class MlflowResource(dg.ConfigurableResource):
         if location is None and self.resolved_tracking_uri.startswith("sqlite:"):
             location = (environment.home() / "mlartifacts").as_uri()
         return client.create_experiment(self.experiment_name, artifact_location=location)
+
+
+class StoredValuesIOManager(dg.ConfigurableIOManagerFactory):
+    """Keeps the values assets hand each other (small dicts and URIs) under the storage root's
+    `dagster/` folder, so a step in one pod loads what a step in another pod returned."""
+
+    storage: dg.ResourceDependency[StorageResource]
+
+    def create_io_manager(self, context) -> dg.UPathIOManager:
+        from upath import UPath
+
+        folder = self.storage.root / "dagster"
+        return PickledValues(folder if isinstance(folder, UPath) else UPath(folder))
+
+
+class PickledValues(dg.UPathIOManager):
+    """Dagster's own UPath IO manager with pickled values, on any fsspec path."""
+
+    extension = ".pickle"
+
+    def dump_to_path(self, context: dg.OutputContext, obj, path) -> None:
+        with path.open("wb") as file:
+            pickle.dump(obj, file)
+
+    def load_from_path(self, context: dg.InputContext, path):
+        with path.open("rb") as file:
+            return pickle.load(file)

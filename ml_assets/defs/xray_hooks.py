@@ -30,7 +30,9 @@ class XRayConfig(dg.Config):
         "deleted; keep it well inside the run pod's termination grace (30 s by default).",
     )
     root: str | None = Field(
-        default=None, description="Where records go. None: $ML_ASSETS_HOME/xray."
+        default=None,
+        description="Where records go: a folder or s3://bucket/prefix. None: `xray` under "
+        "ML_ASSETS_STORAGE_ROOT, else $ML_ASSETS_HOME/xray.",
     )
     prices: dict[str, Any] = Field(
         default_factory=lambda: dict(DEFAULT_PRICES),
@@ -39,7 +41,9 @@ class XRayConfig(dg.Config):
 
 
 def xray_root(config: XRayConfig) -> Path:
-    return Path(config.root) if config.root else environment.home() / "xray"
+    from ml_assets.storage import open_root
+
+    return open_root(config.root or environment.xray_root())
 
 
 def executing_step(context: Any) -> str:
@@ -158,6 +162,7 @@ class XRayHooks:
             record.mark("deleted")
         self._xray = None
         try:
+            from ml_assets.storage import local_copy
             from ml_assets.xray.report import render_html
 
             directory = record_dir(xray_root(self.xray), record.run_id, record.step)
@@ -167,9 +172,10 @@ class XRayHooks:
             if self._xray_mlflow is not None and record.mlflow_run_id:
                 from mlflow import MlflowClient
 
-                MlflowClient(self._xray_mlflow).log_artifacts(
-                    record.mlflow_run_id, str(directory), artifact_path="xray"
-                )
+                with local_copy(directory) as files:
+                    MlflowClient(self._xray_mlflow).log_artifacts(
+                        record.mlflow_run_id, str(files), artifact_path="xray"
+                    )
         except Exception as error:
             context.log.warning(f"X-Ray: could not write the record: {error}")
 

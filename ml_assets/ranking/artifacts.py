@@ -5,7 +5,6 @@ packages and what evaluation and the promotion gate load.
 """
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,12 +25,12 @@ VOCABULARY = "vocabulary.json"
 
 
 def save_model_dir(
-    directory: Path, state_dict: dict, config: ModelConfig, vocabulary_file: Path
+    directory: Path, state_dict: dict, config: ModelConfig, vocabulary: Vocabulary
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     torch.save(state_dict, directory / WEIGHTS)
     (directory / MODEL_CONFIG).write_text(json.dumps(config.to_dict()))
-    shutil.copyfile(vocabulary_file, directory / VOCABULARY)
+    vocabulary.save(directory / VOCABULARY)
     return directory
 
 
@@ -42,10 +41,11 @@ class LoadedModel:
 
     @classmethod
     def load(cls, directory: Path) -> "LoadedModel":
-        directory = Path(directory)
+        """From a local folder or a bucket's (a UPath)."""
         config = ModelConfig.from_dict(json.loads((directory / MODEL_CONFIG).read_text()))
         model = build_model(config)
-        model.load_state_dict(torch.load(directory / WEIGHTS, weights_only=True))
+        with (directory / WEIGHTS).open("rb") as weights:
+            model.load_state_dict(torch.load(weights, weights_only=True))
         model.eval()
         return cls(model, Vocabulary.load(directory / VOCABULARY))
 

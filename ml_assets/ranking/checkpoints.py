@@ -17,6 +17,7 @@ import torch
 
 from ml_assets.ranking.loop import TrainConfig, make_optimizer
 from ml_assets.ranking.model import ModelConfig, build_model
+from ml_assets.storage import move_tree
 
 CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_FILE = "history.json"
@@ -34,8 +35,17 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
             latest = {}
         if latest.get("checkpoint_dir_name"):
             return run_dir / latest["checkpoint_dir_name"]
-    on_disk = sorted(run_dir.glob("checkpoint_*"))
+    # An empty folder holds no checkpoint: some object stores keep a folder's entry after its
+    # objects were moved or removed.
+    on_disk = sorted(d for d in run_dir.glob("checkpoint_*") if _holds_anything(d))
     return on_disk[-1] if on_disk else None
+
+
+def _holds_anything(folder: Path) -> bool:
+    try:
+        return any(folder.iterdir())
+    except FileNotFoundError:  # an object store's leftover folder entry
+        return False
 
 
 def checkpoint_problem(
@@ -56,7 +66,8 @@ def checkpoint_problem(
     if not file.is_file():
         return f"{file} is missing"
     try:
-        state = torch.load(file, weights_only=True, map_location="cpu")
+        with file.open("rb") as handle:
+            state = torch.load(handle, weights_only=True, map_location="cpu")
     except Exception as error:  # noqa: BLE001 (any load failure means unusable)
         return f"{file} cannot be loaded ({type(error).__name__}: {str(error)[:200]})"
     missing = [key for key in REQUIRED_KEYS if key not in state]
@@ -114,6 +125,6 @@ def finished_checkpoint(run_dir: Path, epochs: int) -> Path | None:
 def set_aside(run_dir: Path, problem: str) -> Path:
     """Moves the run directory out of the way (so Ray Train starts fresh) and notes why."""
     target = run_dir.with_name(f"{run_dir.name}.discarded-{time.strftime('%Y%m%dT%H%M%S')}")
-    run_dir.rename(target)
+    move_tree(run_dir, target)
     (target / "DISCARDED.txt").write_text(f"{problem}\n")
     return target

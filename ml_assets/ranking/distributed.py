@@ -43,6 +43,7 @@ from ml_assets.ranking.metrics import log_loss, roc_auc
 from ml_assets.ranking.model import ModelConfig, build_model, set_embedding_prior
 from ml_assets.ranking.shard_cache import ShardCache
 from ml_assets.ray.scaling import WorkerPlan
+from ml_assets.storage import arrow_filesystem, arrow_path
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,8 @@ def _read_validation(config: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray] 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.concat_tables([pq.read_table(file) for file in config["validation_files"]])
+    files, filesystem = config["validation_files"], config["filesystem"]
+    table = pa.concat_tables([pq.read_table(file, filesystem=filesystem) for file in files])
     columns = {name: table.column(name).to_numpy() for name in table.column_names}
     dense, ids = to_arrays(columns, tuple(config["dense"]), tuple(config["categorical"]))
     return dense, ids, columns[config["label"]]
@@ -257,7 +259,7 @@ def _fill_the_gpu(
 
 
 def fit_distributed(
-    train_files: list[str],
+    train_files: list[Path],
     *,
     model_config: ModelConfig,
     train_config: TrainConfig,
@@ -265,19 +267,21 @@ def fit_distributed(
     dense: tuple[str, ...],
     categorical: tuple[str, ...],
     label: str,
-    storage_path: str,
+    checkpoint_root: Path,
     run_name: str,
     max_failures: int = 1,
     chunk_batches: int = 16,
     cache_below_bytes: int = 2 * 2**30,
     id_counts: np.ndarray | None = None,
-    validation_files: list[str] | None = None,
+    validation_files: list[Path] | None = None,
     stream_budget_bytes: int = 512 * 2**20,
 ) -> TrainingOutcome:
     """Train over Parquet files of encoded rows, streamed to the workers by Ray Data.
 
-    A run with the same `run_name` and `storage_path` resumes from its latest checkpoint (Ray Train
-    restores it), which is what makes a retried Dagster step cheap.
+    Files and checkpoints are local paths or a bucket's UPaths (`ml_assets.storage`); every
+    worker reads them through the same filesystem. A run with the same `run_name` and
+    `checkpoint_root` resumes from its latest checkpoint (Ray Train restores it), which is what
+    makes a retried Dagster step cheap.
 
     A window whose rows take less than `cache_below_bytes` in memory is read by Ray Data once, in
     the first epoch, and then kept by the workers as arrays, each its shard (`ShardCache`, about
@@ -299,7 +303,8 @@ def fit_distributed(
     data_context = ray.data.DataContext.get_current()
     data_context.enable_progress_bars = False
     data_context.print_on_execution_start = False
-    existing = Path(storage_path, run_name)
+    filesystem = arrow_filesystem(checkpoint_root)
+    existing = checkpoint_root / run_name
     problem = checkpoint_problem(existing, model_config, train_config)
     if problem is not None:
         moved = set_aside(existing, problem)
@@ -309,7 +314,8 @@ def fit_distributed(
     if finished is not None:
         # A step retried after its training had finished (say, MLflow was down): nothing to redo.
         return TrainingOutcome(finished, json.loads((finished / HISTORY_FILE).read_text()))
-    streamed = in_memory_bytes(train_files) >= cache_below_bytes
+    train_paths = [arrow_path(file) for file in train_files]
+    streamed = in_memory_bytes(train_paths, filesystem) >= cache_below_bytes
     dataset_config = None
     if streamed and stream_budget_bytes:
         # Flat memory whatever the window's size: Ray Data's default budget is a share of the
@@ -328,7 +334,7 @@ def fit_distributed(
     # epoch at once). A window kept in memory is shuffled row by row by the workers after the
     # first epoch.
     shuffle = ray.data.FileShuffleConfig(seed=train_config.seed, reseed_after_execution=True)
-    dataset = ray.data.read_parquet(train_files, shuffle=shuffle)
+    dataset = ray.data.read_parquet(train_paths, shuffle=shuffle, filesystem=filesystem)
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={
@@ -340,9 +346,10 @@ def fit_distributed(
             "label": label,
             "chunk_batches": chunk_batches,
             "keep_in_memory": not streamed,
-            "train_rows": parquet_rows(train_files),
+            "train_rows": parquet_rows(train_paths, filesystem),
             "id_counts": None if id_counts is None else ray.put(np.asarray(id_counts)),
-            "validation_files": list(validation_files or []),
+            "validation_files": [arrow_path(file) for file in validation_files or []],
+            "filesystem": filesystem,
         },
         scaling_config=ray.train.ScalingConfig(
             num_workers=plan.num_workers,
@@ -351,7 +358,8 @@ def fit_distributed(
         ),
         run_config=ray.train.RunConfig(
             name=run_name,
-            storage_path=storage_path,
+            storage_path=arrow_path(checkpoint_root),
+            storage_filesystem=filesystem,
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
             failure_config=ray.train.FailureConfig(max_failures=max_failures),
             worker_runtime_env={"env_vars": training_worker_env(plan)},
@@ -366,7 +374,7 @@ def fit_distributed(
             "empty (check the window's feature partitions)"
         )
     # The checkpoint lives in storage_path, which outlives the Ray cluster.
-    directory = Path(result.checkpoint.path)
+    directory = existing / Path(result.checkpoint.path).name
     history = json.loads((directory / HISTORY_FILE).read_text())
     return TrainingOutcome(
         checkpoint_dir=directory,
@@ -419,19 +427,19 @@ def is_infrastructure_failure(error: BaseException) -> bool:
     )
 
 
-def parquet_rows(files: list[str]) -> int:
+def parquet_rows(files: list[str], filesystem=None) -> int:
     import pyarrow.parquet as pq
 
-    return sum(pq.read_metadata(file).num_rows for file in files)
+    return sum(pq.read_metadata(file, filesystem=filesystem).num_rows for file in files)
 
 
-def in_memory_bytes(files: list[str]) -> int:
+def in_memory_bytes(files: list[str], filesystem=None) -> int:
     """Rows x uncompressed row width, from the Parquet footers alone."""
     import pyarrow.parquet as pq
 
     total = 0
     for file in files:
-        metadata = pq.read_metadata(file)
+        metadata = pq.read_metadata(file, filesystem=filesystem)
         for group in range(metadata.num_row_groups):
             total += metadata.row_group(group).total_byte_size
     return total

@@ -10,6 +10,7 @@ import polars as pl
 from ml_assets.atomic import atomic_path
 from ml_assets.ranking.errors import DataValidationError
 from ml_assets.ranking.schema import MISSING_FLAG_SUFFIX, FeatureSchema
+from ml_assets.storage import scan_parquet
 
 OOV_ID = 0  # id 0 of every feature is "not in the vocabulary"
 
@@ -83,12 +84,12 @@ class Vocabulary:
             "counts": self.counts,
             "dense_missing_flags": self.dense_missing_flags,
         }
-        with atomic_path(Path(path)) as temporary:
+        with atomic_path(path) as temporary:
             temporary.write_text(json.dumps(payload))
 
     @classmethod
-    def load(cls, path: Path | str) -> "Vocabulary":
-        payload = json.loads(Path(path).read_text())
+    def load(cls, path: Path) -> "Vocabulary":
+        payload = json.loads(path.read_text())
         return cls(
             schema=FeatureSchema.from_dict(payload["schema"]),
             values=payload["values"],
@@ -114,7 +115,7 @@ def fit_vocabulary(
 ) -> Vocabulary:
     """Keep each categorical value seen at least `min_count` times (at most `max_size` per
     feature, most frequent first); everything else maps to the OOV id."""
-    scan = pl.scan_parquet([str(f) for f in feature_files])
+    scan = scan_parquet(feature_files)
     rows = int(scan.select(pl.len()).collect().item())
     values: dict[str, list[str]] = {}
     coverage: dict[str, float] = {}

@@ -45,7 +45,7 @@ def fit(data, storage, run_name, epochs=EPOCHS, max_failures=1, **options):
         dense=schema.dense,
         categorical=schema.categorical,
         label=schema.label,
-        storage_path=str(storage),
+        checkpoint_root=storage,
         run_name=run_name,
         max_failures=max_failures,
         **options,

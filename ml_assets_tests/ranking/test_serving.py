@@ -70,7 +70,6 @@ def trained_model_dir(tmp_path: Path) -> tuple[Path, pl.DataFrame]:
     vocabulary = fit_vocabulary(
         [features], schema, train_dates=["2026-11-01"], holdout_dates=[], min_count=2, max_size=50
     )
-    vocabulary.save(tmp_path / "vocabulary.json")
     torch.manual_seed(0)
     config = ModelConfig(
         cardinalities=tuple(vocabulary.cardinality(c) for c in schema.categorical),
@@ -81,7 +80,7 @@ def trained_model_dir(tmp_path: Path) -> tuple[Path, pl.DataFrame]:
         tmp_path / "model_dir",
         build_model(config).state_dict(),
         config,
-        vocabulary_file=tmp_path / "vocabulary.json",
+        vocabulary=vocabulary,
     )
     return model_dir, raw
 

@@ -82,9 +82,10 @@ def model_evaluation(
     from ml_assets.ranking.artifacts import LoadedModel
     from ml_assets.ranking.evaluation import evaluate
     from ml_assets.ranking.tracking import log_evaluation
+    from ml_assets.storage import read_parquet
 
     started = time.perf_counter()
-    loaded = LoadedModel.load(ranking_model["model_dir"])
+    loaded = LoadedModel.load(storage.path(ranking_model["model_dir"]))
     schema = loaded.vocabulary.schema
     holdout = loaded.vocabulary.holdout_dates
     slice_feature = config.slice_feature or schema.categorical[0]
@@ -95,13 +96,13 @@ def model_evaluation(
         )
     files = {d: features_file(storage, d) for d in holdout}
     require_partition_files(files, "ad_features")
-    features = pl.concat([pl.read_parquet(files[d]) for d in holdout])
+    features = pl.concat([read_parquet(files[d]) for d in holdout])
     probabilities = loaded.predict_features(features)
     labels = features.get_column(schema.label).to_numpy().astype(np.float64)
     truth_files = [storage.partition_dir("raw_impressions", d) / TRUTH_FILE for d in holdout]
     truth = None
     if all(f.exists() for f in truth_files):
-        truth = np.concatenate([pl.read_parquet(f).to_series().to_numpy() for f in truth_files])
+        truth = np.concatenate([read_parquet(f).to_series().to_numpy() for f in truth_files])
     report = evaluate(labels, probabilities, features.get_column(slice_feature).to_numpy(), truth)
     run_dir = storage.run_dir("model_evaluation", context.run_id)
     predictions = run_dir / PREDICTIONS_FILE

@@ -34,10 +34,9 @@ def features_file(storage: StorageResource, date: str):
 def ad_features(
     context: dg.AssetExecutionContext, source: ImpressionSource, storage: StorageResource
 ) -> dg.MaterializeResult:
-    import polars as pl
-
     from ml_assets.ranking.errors import DataValidationError
     from ml_assets.ranking.features import transform
+    from ml_assets.storage import read_parquet
 
     schema = source.feature_schema
     rows = 0
@@ -51,7 +50,7 @@ def ad_features(
                 problem=f"raw_impressions has no data for this day ({raw_file} is missing)",
                 fix=f"materialize raw_impressions for {date} first",
             )
-        raw = pl.scan_parquet(raw_file)
+        raw = read_parquet(raw_file).lazy()
         present = raw.collect_schema().names()
         missing = [c for c in schema.columns if c not in present]
         if missing:

@@ -16,9 +16,11 @@ def read_raw_days(storage: StorageResource, days: list[str]):
     """The raw impressions of these days, in day order, as one polars frame."""
     import polars as pl
 
+    from ml_assets.storage import read_parquet
+
     folder = "raw_impressions"
     return pl.concat(
-        [pl.read_parquet(storage.partition_dir(folder, d) / IMPRESSIONS_FILE) for d in days]
+        [read_parquet(storage.partition_dir(folder, d) / IMPRESSIONS_FILE) for d in days]
     )
 
 

@@ -1,7 +1,6 @@
 """published_model: MLflow Model Registry versions with champion/challenger aliases."""
 
 import hashlib
-from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
@@ -56,10 +55,10 @@ def published_model(
     mlflow_tracking: MlflowResource,
 ) -> dg.MaterializeResult:
     import mlflow
-    import polars as pl
 
     from ml_assets.ranking.gate import GatePolicy, decide_promotion, serving_skew
     from ml_assets.ranking.serving import predict_with_its_own_code
+    from ml_assets.storage import local_file, read_parquet
 
     client = mlflow_tracking.client()
     name = mlflow_tracking.registered_model_name
@@ -77,7 +76,7 @@ def published_model(
     client.set_registered_model_alias(name, CHALLENGER, version)
     context.log.info(f"registered {name} version {version} as {CHALLENGER}")
 
-    predictions = pl.read_parquet(model_evaluation["predictions"])
+    predictions = read_parquet(storage.path(model_evaluation["predictions"]))
     labels = predictions.get_column("label").to_numpy()
     probabilities = predictions.get_column("probability").to_numpy()
     # One frame of holdout rows for everything scored here; its hash is recorded.
@@ -87,23 +86,23 @@ def published_model(
         write_parquet_atomically(
             read_raw_days(storage, model_evaluation["holdout_dates"]), holdout_raw
         )
-    holdout_raw = Path(holdout_raw)
-    with holdout_raw.open("rb") as rows:
-        digest = hashlib.file_digest(rows, "sha256").hexdigest()
-    client.set_model_version_tag(name, version, "gate.holdout_sha256", digest)
     uri = mlflow_tracking.resolved_tracking_uri
-    # The logged model, loaded as a server loads it (a fresh interpreter, its own code), must
-    # score as the evaluation did: training/serving skew stops a model.
-    gap, skew = serving_skew(
-        probabilities, predict_with_its_own_code(ranking_model["model_uri"], holdout_raw, uri)
-    )
-    client.set_model_version_tag(name, version, "gate.serving_max_abs_diff", f"{gap:.3g}")
-    # The champion on exactly the same rows (a paired comparison), with its own code too.
-    champion_probabilities = (
-        predict_with_its_own_code(f"models:/{name}/{champion}", holdout_raw, uri)
-        if champion is not None
-        else None
-    )
+    with local_file(storage.path(holdout_raw)) as rows:
+        with rows.open("rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        client.set_model_version_tag(name, version, "gate.holdout_sha256", digest)
+        # The logged model, loaded as a server loads it (a fresh interpreter, its own code),
+        # must score as the evaluation did: training/serving skew stops a model.
+        gap, skew = serving_skew(
+            probabilities, predict_with_its_own_code(ranking_model["model_uri"], rows, uri)
+        )
+        client.set_model_version_tag(name, version, "gate.serving_max_abs_diff", f"{gap:.3g}")
+        # The champion on exactly the same rows (a paired comparison), with its own code too.
+        champion_probabilities = (
+            predict_with_its_own_code(f"models:/{name}/{champion}", rows, uri)
+            if champion is not None
+            else None
+        )
     policy = GatePolicy(**config.model_dump())
     decision = decide_promotion(policy, labels, probabilities, champion_probabilities)
     for key, value in decision.figures.items():

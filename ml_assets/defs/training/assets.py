@@ -2,7 +2,7 @@
 
 import hashlib
 import json
-import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -179,7 +179,6 @@ def ranking_model(
     storage: StorageResource,
     mlflow_tracking: MlflowResource,
 ) -> dg.MaterializeResult:
-    import polars as pl
     import ray
     import ray.train
     import torch
@@ -194,6 +193,7 @@ def ranking_model(
     from ml_assets.ranking.tracking import log_training_run
     from ml_assets.ranking.vocabulary import Vocabulary
     from ml_assets.ray.scaling import plan_workers
+    from ml_assets.storage import read_parquet, remove_tree, upload_tree
     from ml_assets.version import code_version
 
     if config.architecture not in ARCHITECTURES:
@@ -202,22 +202,22 @@ def ranking_model(
             f"one of {', '.join(ARCHITECTURES)}"
         )
     started = time.perf_counter()
-    vocabulary = Vocabulary.load(feature_vocabulary)
+    vocabulary = Vocabulary.load(storage.path(feature_vocabulary))
     schema = source.feature_schema
     vocabulary.require_features(schema)
 
     # Encode once per day with polars; Ray Data then streams plain numeric columns.
     encoded_dir = storage.run_dir("encoded", context.run_id)
 
-    def encoded(dates: list[str]) -> list[str]:
+    def encoded(dates: list[str]) -> list[Path]:
         files = []
         for date in dates:
             target = encoded_dir / f"{date}.parquet"
             if not target.exists():  # a retried step reuses what its first attempt encoded
                 write_parquet_atomically(
-                    encode(pl.read_parquet(features_file(storage, date)), vocabulary), target
+                    encode(read_parquet(features_file(storage, date)), vocabulary), target
                 )
-            files.append(str(target))
+            files.append(target)
         return files
 
     encoded_files = encoded(vocabulary.train_dates)
@@ -264,7 +264,7 @@ def ranking_model(
             dense=vocabulary.dense_inputs,
             categorical=schema.categorical,
             label=schema.label,
-            storage_path=str(storage.checkpoint_root),
+            checkpoint_root=storage.checkpoint_root,
             run_name=checkpoints,
             max_failures=config.max_failures,
             chunk_batches=config.chunk_batches,
@@ -288,13 +288,12 @@ def ranking_model(
             f"training resumed {outcome.restarts} time(s) from a checkpoint; the last resume "
             f"began at epoch {outcome.resumed_from_epoch}"
         )
-    state = torch.load(outcome.checkpoint_dir / CHECKPOINT_FILE, weights_only=True)
-    model_dir = save_model_dir(
-        storage.run_dir("ranking_model", context.run_id),
-        state["model"],
-        model_config,
-        vocabulary_file=Path(feature_vocabulary),
-    )
+    with (outcome.checkpoint_dir / CHECKPOINT_FILE).open("rb") as checkpoint:
+        state = torch.load(checkpoint, weights_only=True)
+    # Staged on this pod's disk for MLflow, then kept in storage for evaluation, which may run
+    # in another pod.
+    staging = tempfile.TemporaryDirectory(prefix="ml_assets-model-")
+    model_dir = save_model_dir(Path(staging.name), state["model"], model_config, vocabulary)
     curve_png = loss_curve_png(outcome.history)
     run_id, model_uri = log_training_run(
         experiment_id=mlflow_tracking.experiment_id(),
@@ -320,15 +319,18 @@ def ranking_model(
         loss_curve_png=curve_png,
         input_example=read_raw_days(storage, vocabulary.train_dates[:1]).head(3),
     )
-    shutil.rmtree(encoded_dir, ignore_errors=True)
+    stored_model = storage.run_dir("ranking_model", context.run_id)
+    upload_tree(model_dir, stored_model)
+    staging.cleanup()
+    remove_tree(encoded_dir)
     # The model is in MLflow now: nothing will resume from these any more.
-    shutil.rmtree(storage.checkpoint_root / checkpoints, ignore_errors=True)
+    remove_tree(storage.checkpoint_root / checkpoints)
     if isinstance(ray_cluster, XRayHooks):  # X-Ray's record goes next to the MLflow run
         ray_cluster.attach_mlflow_run(mlflow_tracking.resolved_tracking_uri, run_id)
     last = outcome.history[-1]
     return dg.MaterializeResult(
         value={
-            "model_dir": str(model_dir),
+            "model_dir": str(stored_model),
             "mlflow_run_id": run_id,
             "model_uri": model_uri,
             "vocabulary": feature_vocabulary,
