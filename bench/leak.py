@@ -111,6 +111,7 @@ def main(runs: int = 30, seed: int = 7) -> dict:
                 resource = FaultyCluster(
                     kube_config=str(plane.kubeconfig),
                     connect_host="127.0.0.1",
+                    driver="connect",  # the stand-in's head runs on this host
                     ray_auth_token=token,
                     inject=point,
                     interrupt=interrupt,

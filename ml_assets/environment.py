@@ -85,6 +85,7 @@ def kuberay_settings() -> dict[str, str | None]:
         "profile": os.environ.get("ML_ASSETS_RAY_PROFILE", "cpu-small"),
         "namespace": os.environ.get("ML_ASSETS_RAY_NAMESPACE"),
         "connect_host": os.environ.get("ML_ASSETS_RAY_CONNECT_HOST"),
+        "driver": os.environ.get("ML_ASSETS_RAY_DRIVER"),
         "kube_config": os.environ.get("KUBECONFIG"),
     }
 

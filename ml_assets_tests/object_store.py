@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,14 @@ class S3Server:
     root: Path
 
     @classmethod
-    def start(cls, timeout: float = 60) -> "S3Server":
+    def start(
+        cls,
+        timeout: float = 60,
+        host: str = "127.0.0.1",
+        wrap: Callable[[list[str]], list[str]] = list,
+    ) -> "S3Server":
+        """On `host`; `wrap` turns the command into one that runs elsewhere (a network
+        namespace's `nsenter`)."""
         binary = seaweedfs_binary()
         root = Path(tempfile.mkdtemp(prefix="ml_assets_s3_"))
         access_key, secret_key = "ml-assets-test", secrets.token_hex(16)
@@ -69,13 +77,13 @@ class S3Server:
         flags += [f"-{name}.port.grpc={port}" for name, port in grpc.items()]
         log = open(root / "server.log", "w")  # noqa: SIM115 (closed with the process)
         process = subprocess.Popen(
-            [str(binary), "server", f"-dir={root / 'data'}", "-ip=127.0.0.1",
-             "-ip.bind=127.0.0.1", "-filer", "-s3", f"-s3.config={root / 's3.json'}",
-             "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=256",
-             "-volume.max=32", f"-filer.localSocket={root / 'filer.sock'}", *flags],
+            wrap([str(binary), "server", f"-dir={root / 'data'}", f"-ip={host}",
+                  f"-ip.bind={host}", "-filer", "-s3", f"-s3.config={root / 's3.json'}",
+                  "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=256",
+                  "-volume.max=32", f"-filer.localSocket={root / 'filer.sock'}", *flags]),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=root,
         )  # fmt: skip
-        server = cls(f"http://127.0.0.1:{ports['s3']}", access_key, secret_key, process, root)
+        server = cls(f"http://{host}:{ports['s3']}", access_key, secret_key, process, root)
         server.wait_ready(timeout)
         return server
 

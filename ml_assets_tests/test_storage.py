@@ -4,6 +4,7 @@ what the pipeline writes lands in the bucket whole or not at all, and comes back
 import dagster as dg
 import polars as pl
 import pytest
+import s3fs
 import torch
 
 from ml_assets import environment
@@ -122,10 +123,11 @@ def test_wrong_credentials_are_refused_by_the_server(s3_server, s3_root):
     wrong = open_root(s3_root, endpoint_url=s3_server.endpoint, key="intruder", secret="guess")
     with pytest.raises(PermissionError):
         (wrong / "a.txt").read_text()
-    anonymous = open_root(s3_root, endpoint_url=s3_server.endpoint)
-    anonymous.fs.anon = True  # s3fs's unsigned requests
+    anonymous = s3fs.S3FileSystem(  # unsigned requests, from a client of its own
+        anon=True, endpoint_url=s3_server.endpoint, skip_instance_cache=True
+    )
     with pytest.raises(PermissionError):
-        anonymous.fs.cat_file(f"{s3_root.removeprefix('s3://')}/a.txt")
+        anonymous.cat_file(f"{s3_root.removeprefix('s3://')}/a.txt")
 
 
 def test_an_unsupported_scheme_and_a_local_root_in_production_are_refused(monkeypatch):

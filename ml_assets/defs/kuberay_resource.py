@@ -25,6 +25,7 @@ import dagster as dg
 from dagster_ray import RayResource
 from pydantic import Field, PrivateAttr
 
+from ml_assets.defs.ray_resource import run_in_process
 from ml_assets.defs.xray_hooks import XRayConfig, XRayHooks, executing_step
 from ml_assets.ray.auth import present_token, restore_token_settings
 from ml_assets.ray.cluster_spec import LABEL_PREFIX, ClusterOwner, render_raycluster
@@ -72,6 +73,11 @@ class RayClusterApi(dg.ConfigurableResource):
         return raycluster_client(self.kube_config, self.kube_context)
 
 
+JOB_ENTRYPOINT = "ml_assets.ray.job_entrypoint"
+DRIVERS = ("job", "connect")
+HEAD_ADDRESSES = ("service-dns", "service-ip", "pod-ip")
+
+
 class KubeRayEphemeralCluster(XRayHooks, RayResource):
     """A RayCluster rendered from a cluster profile, living exactly as long as one step."""
 
@@ -91,6 +97,19 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
         default=None,
         description="Host to reach the head on instead of its Service DNS name "
         "(`<svc>.<ns>.svc.cluster.local`); tests set 127.0.0.1.",
+    )
+    driver: str = Field(
+        default="job",
+        description="Where the step's Ray driver runs: `job` (default), as a Ray job on the head "
+        "pod through the Jobs API, with Dagster Pipes carrying logs, results and failures "
+        "back; the step only needs a network path to the head and the token. `connect`: the "
+        "step joins as a driver itself, which works only where it shares the head's host.",
+    )
+    head_address: str = Field(
+        default="service-dns",
+        description="How the step reaches the head: `service-dns` (`<svc>.<ns>.svc.cluster."
+        "local`, from a pod), `service-ip` or `pod-ip` (from a host routed into the cluster "
+        "network without its DNS).",
     )
     ray_auth_token: str | None = Field(
         default=None,
@@ -112,6 +131,7 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
 
     _namespace: str | None = PrivateAttr(default=None)  # fixed at create time
     _gcs_port: int = PrivateAttr(default=6379)
+    _dashboard_port: int = PrivateAttr(default=8265)
     _client: Any = PrivateAttr(default=None)
     _token_settings: dict | None = PrivateAttr(default=None)  # restored after disconnecting
     _xray: Any = PrivateAttr(default=None)
@@ -158,6 +178,15 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
         }
 
     def create(self, context: Any) -> None:
+        for field, value, choices in (
+            ("driver", self.driver, DRIVERS),
+            ("head_address", self.head_address, HEAD_ADDRESSES),
+        ):
+            if value not in choices:
+                raise ValueError(
+                    f"ray_cluster {field}={value!r} is unknown; set it to one of "
+                    f"{', '.join(choices)}"
+                )
         self.xray_start(context, "kuberay")
         profile = self.resolved_profile()
         owner = owner_of(context, self.resource_uid)
@@ -218,7 +247,13 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
                 )
             time.sleep(self.poll_interval)  # polling the cluster's status
         self._gcs_port = int(endpoints.get("gcs-server", 6379))
-        self._host = self.connect_host or f"{service}.{namespace}.svc.cluster.local"
+        self._dashboard_port = int(endpoints.get("dashboard", 8265))
+        addresses = {
+            "service-dns": f"{service}.{namespace}.svc.cluster.local",
+            "service-ip": head.get("serviceIP"),
+            "pod-ip": head.get("podIP"),
+        }
+        self._host = self.connect_host or addresses[self.head_address]
         context.log.info(f"RayCluster {self.name} ready in {time.monotonic() - started:.1f}s")
         self.xray_mark("ready")
 
@@ -258,11 +293,43 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
     def connect(self, context: Any):  # pyright: ignore[reportIncompatibleVariableOverride]
         from ml_assets.defs.ray_resource import init_ray
 
+        if self.driver == "job":  # nothing to join: run_driver submits the driver as a job
+            self.xray_connected(context, probes=False)
+            return None
         if self.ray_auth_token:
             self._token_settings = present_token(self.ray_auth_token)
         self._context = init_ray(self, address=self.ray_address, log_to_driver=True)
         self.xray_connected(context)
         return self._context
+
+    @property
+    def dashboard_address(self) -> str:
+        return f"http://{self.host}:{self._dashboard_port}"
+
+    def run_driver(self, context: Any, function: str, request: dict) -> dict:
+        """Runs `function` (`module:name` in ml_assets) as this cluster's Ray driver: a Ray job
+        on the head pod (`driver: job`), or in this process (`driver: connect`)."""
+        if self.driver == "connect":
+            return run_in_process(function, request)
+        from dagster_ray.core.pipes import PipesRayJobClient
+
+        from ml_assets.ray.job_entrypoint import FUNCTION, REQUEST
+
+        headers = {"Authorization": f"Bearer {self.ray_auth_token}"} if self.ray_auth_token else {}
+        jobs = PipesRayJobClient(address=self.dashboard_address, headers=headers, timeout=60)
+        self.xray_mark("driver_submitted")
+        invocation = jobs.run(
+            context=context,
+            submit_job_params={"entrypoint": f"python -m {JOB_ENTRYPOINT}"},
+            extras={FUNCTION: function, REQUEST: request},
+        )
+        results = invocation.get_custom_messages()
+        if not results:
+            raise RuntimeError(
+                f"the Ray job running {function} on {self.name} ended without a result; its "
+                "log above says why"
+            )
+        return results[-1]
 
     def delete(self, context: Any) -> None:
         """Delete by name, then anything else this resource instance labelled (a create that

@@ -147,6 +147,21 @@ class ExistingRayCluster(RayResource):
         return True
 
 
+def run_in_process(function: str, request: dict) -> dict:
+    """A step's Ray driver in the step's own process, connected to its cluster already."""
+    from ml_assets.ray.job_entrypoint import load_function
+
+    return load_function(function)(request)
+
+
+def run_driver(ray_cluster: RayResource, context: Any, function: str, request: dict) -> dict:
+    """Runs `function` (`module:name` in ml_assets, JSON in and out) as the Ray driver of the
+    step's cluster, where that cluster wants its driver: in this process for the embedded Ray
+    or an existing one, as a Ray job on the head for KubeRay. Asset code is the same for all."""
+    run = getattr(ray_cluster, "run_driver", None)
+    return run(context, function, request) if run is not None else run_in_process(function, request)
+
+
 def ray_cluster_resource(mode: str, profile: str | None = None) -> RayResource:
     """The resource for a mode name (ML_ASSETS_RAY); asset code is the same for all three."""
     if mode == "local":

@@ -109,7 +109,10 @@ class XRayHooks:
         if self._xray is not None:
             self._xray.mark(event)
 
-    def xray_connected(self, context: Any) -> None:
+    def xray_connected(self, context: Any, probes: bool = True) -> None:
+        """The cluster is reachable: the record takes its name and facts, and, where this
+        process joined it as a driver, utilization probes start on every node. A step whose
+        driver runs as a Ray job (`probes=False`) keeps the lifecycle only."""
         record = self._xray
         if record is None:
             return
@@ -117,6 +120,8 @@ class XRayHooks:
         for key, value in self.cluster_facts().items():
             setattr(record, key, value)
         record.mark("connected")
+        if not probes:
+            return
         try:
             from ml_assets.ray.xray_probe import start_probes
 

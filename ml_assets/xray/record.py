@@ -13,6 +13,7 @@ EVENTS = (
     "created",
     "ready",
     "connected",
+    "driver_submitted",  # KubeRay: the step's Ray driver went to the head as a Ray job
     "training_started",
     "training_finished",
     "deleted",

@@ -18,11 +18,13 @@ pytestmark = pytest.mark.slow
 
 
 def test_the_pipeline_keeps_all_it_stores_in_the_bucket(
-    instance, ml_home, mlflow_server, s3_server, s3_root, monkeypatch, tmp_path
+    instance, ml_home, s3_server, s3_root, monkeypatch, tmp_path
 ):
     monkeypatch.setenv(environment.STORAGE_ROOT, s3_root)
     definitions = build_definitions("local")
-    request = request_for(mlflow_server)
+    # A registry of its own: the session's MLflow server keeps other tests' champions.
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    request = request_for(tracking)
     days = runner.materialize_partitions(instance, request, definitions=definitions)
     # Training starts from a home of its own, as a run pod would: it can only find the days'
     # features, and the steps only each other's values, through the bucket.
@@ -30,7 +32,7 @@ def test_the_pipeline_keeps_all_it_stores_in_the_bucket(
     result = runner.train_and_publish(instance, request, definitions=definitions)
     assert result.success
     assert runner.latest_metadata(instance, "published_model")["promoted"] is True
-    assert champion_version(mlflow.MlflowClient(mlflow_server, mlflow_server)) == "1"
+    assert champion_version(mlflow.MlflowClient(tracking, tracking)) == "1"
 
     keys = bucket_keys(s3_server, s3_root)
     run = result.run_id

@@ -156,6 +156,7 @@ def kuberay_env(control_plane, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig))
     monkeypatch.setenv("ML_ASSETS_RAY", "kuberay")
     monkeypatch.setenv("ML_ASSETS_RAY_CONNECT_HOST", "127.0.0.1")
+    monkeypatch.setenv("ML_ASSETS_RAY_DRIVER", "connect")  # the stand-in's head is on this host
     monkeypatch.setenv("RAY_AUTH_TOKEN", RAY_TOKEN)  # the run pods' env from the same Secret
     return control_plane
 
@@ -192,3 +193,37 @@ def cancel_probe_run(
     with dg.DagsterInstance.from_config(str(home)) as instance:
         (record,) = instance.get_run_records()
         assert record.dagster_run.is_finished
+
+
+BUCKET = "ml-assets"
+STORAGE_SECRET = "ml-assets-storage"  # the Secret the RayCluster template's envFrom reads
+
+
+@pytest.fixture
+def node_s3(dev_cluster, admin, monkeypatch):
+    """SeaweedFS in the node's network namespace, on the node's address, with bucket
+    `ml-assets`: pods reach it as a store in the cluster's network, the host through the node's
+    link. Its endpoint and credentials are in Secret `ml-assets-storage` for the Ray pods (create
+    clusters after this fixture) and in the AWS_* variables for this process."""
+    from kubernetes import client
+
+    from ml_assets_tests.object_store import S3Server
+
+    network = dev_cluster.network
+    server = S3Server.start(host=network.node_address, wrap=network.command)
+    core = client.CoreV1Api(admin)
+    try:
+        server.create_bucket(BUCKET)
+        core.create_namespaced_secret(
+            NAMESPACE, {"metadata": {"name": STORAGE_SECRET}, "stringData": server.environment}
+        )
+        for variable, value in server.environment.items():
+            monkeypatch.setenv(variable, value)
+        yield server
+    finally:
+        try:
+            core.delete_namespaced_secret(STORAGE_SECRET, NAMESPACE)
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
+        server.stop()

@@ -18,10 +18,15 @@ print("PROBE " + json.dumps(ray.get(where.remote())))
 def run_probe_job(dashboard: str, token: str, timeout: float = 180) -> dict:
     """Submits the probe to `dashboard` (http://host:8265) and returns what the task reported;
     raises with the job's log if the job does not succeed."""
+    return run_script_job(dashboard, token, PROBE, timeout)
+
+
+def run_script_job(dashboard: str, token: str, script: str, timeout: float = 180) -> dict:
+    """Runs a Python script as a Ray job and returns the JSON it printed after `PROBE `."""
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     jobs = JobSubmissionClient(dashboard, headers={"Authorization": f"Bearer {token}"})
-    job = jobs.submit_job(entrypoint=f"python -c {shlex.quote(PROBE)}")
+    job = jobs.submit_job(entrypoint=f"python -c {shlex.quote(script)}")
     deadline = time.monotonic() + timeout
     status = jobs.get_job_status(job)
     while not status.is_terminal() and time.monotonic() < deadline:

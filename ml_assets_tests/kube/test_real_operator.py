@@ -40,18 +40,24 @@ def cluster_status(admin, name: str) -> dict:
     return cluster.get("status") or {}
 
 
+def create_ready_cluster(admin, profile_name: str) -> tuple[str, dict]:
+    """A RayCluster of the profile, once KubeRay reports it ready: its name and status."""
+    name = create_cluster(admin, profile_name)["metadata"]["name"]
+    status = wait_for(
+        lambda: (s := cluster_status(admin, name)).get("state") == "ready" and s,
+        240,
+        f"RayCluster {name} ready",
+    )
+    return name, status
+
+
 def test_the_dev_profile_runs_a_ray_task_on_a_worker_pod(real_operator):
     from kubernetes import client
     from ray.job_submission import JobSubmissionClient
 
     admin = real_operator.control_plane.api_client()
     requested = time.monotonic()
-    name = create_cluster(admin, "dev")["metadata"]["name"]
-    status = wait_for(
-        lambda: (s := cluster_status(admin, name)).get("state") == "ready" and s,
-        240,
-        f"RayCluster {name} ready",
-    )
+    name, status = create_ready_cluster(admin, "dev")
     ready_s = time.monotonic() - requested
 
     pods = (

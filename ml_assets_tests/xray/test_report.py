@@ -21,7 +21,7 @@ def a_record(outcome: str = "succeeded") -> XRayRecord:
         gpu_type="nvidia-l4",
         outcome=outcome,
     )
-    for offset, event in zip((0, 1, 31, 33, 40, 1840, 1845), EVENTS, strict=True):
+    for offset, event in zip((0, 1, 31, 33, 35, 40, 1840, 1845), EVENTS, strict=True):
         record.mark(event, t0 + offset)
     record.samples = [
         {

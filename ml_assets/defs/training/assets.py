@@ -179,20 +179,19 @@ def ranking_model(
     storage: StorageResource,
     mlflow_tracking: MlflowResource,
 ) -> dg.MaterializeResult:
-    import ray
-    import ray.train
     import torch
 
+    from ml_assets.defs.ray_resource import run_driver
     from ml_assets.ranking.artifacts import save_model_dir
     from ml_assets.ranking.checkpoints import CHECKPOINT_FILE
-    from ml_assets.ranking.distributed import fit_distributed, is_infrastructure_failure
+    from ml_assets.ranking.distributed import TrainingOutcome
     from ml_assets.ranking.encoding import encode
     from ml_assets.ranking.loop import TrainConfig
     from ml_assets.ranking.model import ARCHITECTURES, ModelConfig
     from ml_assets.ranking.plots import loss_curve_png
     from ml_assets.ranking.tracking import log_training_run
     from ml_assets.ranking.vocabulary import Vocabulary
-    from ml_assets.ray.scaling import plan_workers
+    from ml_assets.ray.scaling import WorkerPlan
     from ml_assets.storage import read_parquet, remove_tree, upload_tree
     from ml_assets.version import code_version
 
@@ -224,14 +223,6 @@ def ranking_model(
     validation_files = encoded(vocabulary.holdout_dates) if config.validation_curve else []
     context.log.info(f"encoded {len(encoded_files)} day(s) for training")
 
-    node_cpus = [node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node["Alive"]]
-    plan = plan_workers(
-        node_cpus,
-        ray.cluster_resources().get("GPU", 0),
-        config.num_workers or default_workers(ray_cluster),
-        config.data_cpu_share,
-    )
-    context.log.info(f"training on {ray_cluster.name}: {plan}")
     model_config = ModelConfig(
         cardinalities=tuple(vocabulary.cardinality(c) for c in schema.categorical),
         dense_features=len(vocabulary.dense_inputs),
@@ -255,32 +246,47 @@ def ranking_model(
         seed=config.seed,
     )
     checkpoints = checkpoint_name(context.run, config, vocabulary.train_dates)
-    try:
-        outcome = fit_distributed(
-            encoded_files,
-            model_config=model_config,
-            train_config=train_config,
-            plan=plan,
-            dense=vocabulary.dense_inputs,
-            categorical=schema.categorical,
-            label=schema.label,
-            checkpoint_root=storage.checkpoint_root,
-            run_name=checkpoints,
-            max_failures=config.max_failures,
-            chunk_batches=config.chunk_batches,
-            cache_below_bytes=config.cache_below_mb * 2**20,
-            stream_budget_bytes=config.stream_budget_mb * 2**20,
-            id_counts=vocabulary.id_counts(),
-            validation_files=validation_files,
-        )
-    except ray.train.TrainingFailedError as error:
-        if is_infrastructure_failure(error):
-            raise  # the step's RetryPolicy resumes from the checkpoint in storage
+    trained = run_driver(
+        ray_cluster,
+        context,
+        "ml_assets.ranking.train_driver:train_window",
+        {
+            "storage_root": str(storage.root),
+            "s3_endpoint_url": storage.s3_endpoint_url,
+            "vocabulary": str(storage.path(feature_vocabulary)),
+            "train_files": [str(file) for file in encoded_files],
+            "validation_files": [str(file) for file in validation_files],
+            "checkpoint_root": str(storage.checkpoint_root),
+            "run_name": checkpoints,
+            "num_workers": config.num_workers or default_workers(ray_cluster),
+            "data_cpu_share": config.data_cpu_share,
+            "model_config": model_config.to_dict(),
+            "train_config": train_config.to_dict(),
+            "dense": list(vocabulary.dense_inputs),
+            "categorical": list(schema.categorical),
+            "label": schema.label,
+            "max_failures": config.max_failures,
+            "chunk_batches": config.chunk_batches,
+            "cache_below_bytes": config.cache_below_mb * 2**20,
+            "stream_budget_bytes": config.stream_budget_mb * 2**20,
+        },
+    )
+    plan = WorkerPlan(**trained["plan"])
+    context.log.info(f"trained on {ray_cluster.name}: {plan}")
+    if trained.get("failure") == "infrastructure":
+        # A lost worker, node or cluster: the step's RetryPolicy resumes from the checkpoint.
+        raise RuntimeError(f"training lost its cluster's workers: {trained['error']}")
+    if trained.get("failure") == "code":
         raise dg.Failure(
             description="training failed in the training code itself, not the cluster; not "
-            f"retried, the same data would fail the same way: {error}",
+            f"retried, the same data would fail the same way: {trained['error']}",
             allow_retries=False,
-        ) from error
+        )
+    outcome = TrainingOutcome(
+        checkpoint_dir=storage.path(trained["checkpoint"]),
+        history=trained["history"],
+        discarded_checkpoint=trained["discarded_checkpoint"],
+    )
     if outcome.discarded_checkpoint:
         context.log.error(f"unusable checkpoint: {outcome.discarded_checkpoint}")
     if outcome.restarts:
