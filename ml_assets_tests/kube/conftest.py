@@ -210,7 +210,9 @@ def node_s3(dev_cluster, admin, monkeypatch):
     from ml_assets_tests.object_store import S3Server
 
     network = dev_cluster.network
-    server = S3Server.start(host=network.node_address, wrap=network.command)
+    server = S3Server.start(
+        host=network.node_address, wrap=lambda command: network.command(*command)
+    )
     core = client.CoreV1Api(admin)
     try:
         server.create_bucket(BUCKET)
