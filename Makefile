@@ -37,8 +37,8 @@ browser:
 postgres:
 	@scripts/apt_install.sh postgresql
 
-# The development cluster's binaries at devcluster/versions.env, built once into a cache, and
-# the Debian tools its node uses (ip for its network namespace, kube-proxy's iptables and
+# The development cluster's binaries at devcluster/versions.env (and SeaweedFS, the tests' S3
+# server), built once into a cache, and the Debian tools its node uses (ip for its network namespace, kube-proxy's iptables and
 # conntrack, debootstrap for the Ray image's root file system).
 kube-binaries:
 	@scripts/apt_install.sh iproute2 iptables conntrack debootstrap

@@ -23,8 +23,9 @@ REMOTE_PROTOCOLS = ("s3", "s3a")
 
 def open_root(uri: str, *, endpoint_url: str = "", key: str = "", secret: str = "") -> Path:
     """The folder `uri` names, with the S3 endpoint and credentials attached to it and to every
-    path below it. Without credentials, S3 paths use the AWS chain (AWS_ACCESS_KEY_ID, a pod's
-    role, ...); without an endpoint, AWS_ENDPOINT_URL or AWS's own."""
+    path below it. Unset, they come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY; without those, AWS's endpoint and the rest of the AWS chain (a pod's
+    role, ...)."""
     protocol = uri.split("://", 1)[0] if "://" in uri else ""
     if protocol and protocol not in (*REMOTE_PROTOCOLS, "file"):
         raise ValueError(
@@ -32,6 +33,12 @@ def open_root(uri: str, *, endpoint_url: str = "", key: str = "", secret: str = 
             "local folder or s3://bucket/prefix (any S3-compatible store, with its endpoint)"
         )
     if protocol in REMOTE_PROTOCOLS:
+        # Read here, not left to botocore, so that they are part of fsspec's instance cache key:
+        # a process whose environment changes (a test session, a long-lived code server) must
+        # never reuse a client made for another store or other credentials.
+        endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL", "")
+        key = key or os.environ.get("AWS_ACCESS_KEY_ID", "")
+        secret = secret or os.environ.get("AWS_SECRET_ACCESS_KEY", "")
         options: dict[str, Any] = {"endpoint_url": endpoint_url} if endpoint_url else {}
         if key or secret:
             options.update(key=key, secret=secret)
