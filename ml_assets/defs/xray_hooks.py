@@ -102,8 +102,13 @@ class XRayHooks:
         return self._xray
 
     def on_connect(self, context: Any) -> None:
-        # dagster-ray's message says "via Ray Client"; these resources join as Ray drivers.
-        context.log.info(f"connected to {self.name} as a Ray driver")  # type: ignore[attr-defined]
+        # dagster-ray's message says "via Ray Client"; these resources join as Ray drivers, or
+        # (KubeRay's `driver: job`) do not join at all.
+        name = self.name  # type: ignore[attr-defined]
+        if getattr(self, "driver", "connect") == "job":
+            context.log.info(f"{name} is ready; the step's Ray work goes to it as Ray jobs")
+        else:
+            context.log.info(f"connected to {name} as a Ray driver")
 
     def xray_mark(self, event: str) -> None:
         if self._xray is not None:
