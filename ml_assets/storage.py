@@ -77,14 +77,13 @@ def scan_parquet(paths: list[Path]) -> pl.LazyFrame:
 
 
 def polars_options(path: UPath) -> dict[str, str]:
-    """`path`'s fsspec options as polars' object store names them; unset ones fall back to the
-    same AWS_* environment variables in both."""
+    """`path`'s fsspec options (`open_root` put the AWS_* settings there) as polars' object
+    store names them."""
     options = path.storage_options
     names = {"endpoint_url": "aws_endpoint_url", "key": "aws_access_key_id"}
     names["secret"] = "aws_secret_access_key"
     converted = {names[k]: str(v) for k, v in options.items() if k in names and v}
-    endpoint = converted.get("aws_endpoint_url") or os.environ.get("AWS_ENDPOINT_URL", "")
-    if endpoint.startswith("http://"):
+    if converted.get("aws_endpoint_url", "").startswith("http://"):
         converted["aws_allow_http"] = "true"
     return converted
 
@@ -105,12 +104,18 @@ def move_tree(source: Path, target: Path) -> None:
     if not is_remote(source):
         source.rename(target)
         return
-    fs, prefix = source.fs, source.path.rstrip("/")
-    found: dict[str, dict] = fs.find(prefix, detail=True)  # type: ignore[assignment]
-    for key, entry in found.items():
-        if entry["type"] == "file" and key != prefix:
-            fs.copy(key, arrow_path(target).rstrip("/") + key.removeprefix(prefix))
-    fs.rm(prefix, recursive=True)
+    prefix = source.path.rstrip("/")
+    for key in object_keys(source):
+        source.fs.copy(key, arrow_path(target).rstrip("/") + key.removeprefix(prefix))
+    source.fs.rm(prefix, recursive=True)
+
+
+def object_keys(folder: UPath) -> list[str]:
+    """The keys of the objects under a bucket's folder, without the folder entries that some
+    stores (SeaweedFS among them) list beside them, and that stay after their objects go."""
+    prefix = folder.path.rstrip("/")
+    found: dict[str, dict] = folder.fs.find(prefix, detail=True)  # type: ignore[assignment]
+    return [key for key, entry in found.items() if entry["type"] == "file" and key != prefix]
 
 
 def upload_tree(local: Path, target: Path) -> None:

@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 import s3fs
 import torch
+from upath import UPath
 
 from ml_assets import environment
 from ml_assets.atomic import atomic_path
@@ -16,6 +17,7 @@ from ml_assets.ranking.schema import FeatureSchema
 from ml_assets.ranking.vocabulary import Vocabulary, fit_vocabulary
 from ml_assets.storage import (
     local_copy,
+    object_keys,
     open_root,
     read_parquet,
     remove_tree,
@@ -27,14 +29,9 @@ from ml_assets.storage import (
 
 def bucket_keys(s3_server, root: str) -> set[str]:
     """Every object under `root`, as a separate client sees it on the server."""
+    folder = UPath(root, **s3_server.filesystem().storage_options)
     prefix = root.removeprefix("s3://")
-    found = s3_server.filesystem().find(prefix, detail=True)
-    # The server lists a folder emptied by a removal as an entry of its own, not as an object.
-    return {
-        key.removeprefix(prefix + "/")
-        for key, entry in found.items()
-        if entry["type"] == "file" and key != prefix
-    }
+    return {key.removeprefix(prefix + "/") for key in object_keys(folder)}
 
 
 def test_parquet_and_a_vocabulary_round_trip_through_the_bucket(s3_server, s3_root, tmp_path):
