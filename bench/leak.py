@@ -1,12 +1,14 @@
 """Leak benchmark: 30 `kuberay` materializations with failures injected at random lifecycle points.
 
-Against the kube tier's real cluster (its binaries built once, cached; the real operator scaled
-to 0) and the KubeRay stand-in that starts a real Ray head per cluster on this machine, as the
-step must be a Ray driver here. Each materialization draws one injection point: after the
-create request, during the readiness wait, before connecting, in the step itself, or a failing
-first delete call (a transient 503); some draw none. The injected error is a plain exception or
-Dagster's interruption (what a run cancellation raises). The goal: zero RayClusters, zero Ray
-heads and zero head pods/services left at the end.
+Against the kube tier's real one-node cluster and the real KubeRay operator (their binaries built
+once, cached), with the `dev` profile: each materialization's cluster is a head pod and a worker
+pod, and its Ray work a Ray job on the head (the cluster check). Each draws one injection point:
+after the create request, during the readiness wait, before connecting, in the step after its
+Ray job, or a failing first delete call (a transient 503); some draw none. The injected error is
+a plain exception or Dagster's interruption (what a run cancellation raises). After each, the
+benchmark waits until the cluster's pods are gone (the next cluster needs the node's CPUs) and
+times that. The goal: zero RayClusters, pods, services, containers with a task in containerd,
+pod network namespaces and Ray processes left at the end.
 
     .venv/bin/python -m bench.leak [--runs 30] [--seed 7]
 """
@@ -25,7 +27,8 @@ from dagster._core.errors import DagsterExecutionInterruptedError
 
 from bench.common import write_result
 from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster
-from ml_assets_tests.kube.cluster import DevCluster
+from ml_assets.defs.ray_resource import run_driver
+from ml_assets_tests.kube.cluster import DevCluster, pod_network_namespaces
 from ml_assets_tests.kube.conftest import (
     K8S_DIR,
     NAMESPACE,
@@ -34,7 +37,7 @@ from ml_assets_tests.kube.conftest import (
     list_rayclusters,
     manifests,
 )
-from ml_assets_tests.kube.fake_kuberay import FakeKubeRayOperator
+from ml_assets_tests.kube.probe_defs import CHECK
 
 POINTS = ("none", "create", "wait", "connect", "run", "delete")
 
@@ -78,12 +81,38 @@ class FaultyCluster(KubeRayEphemeralCluster):
 
 @dg.asset
 def leak_probe(context: dg.AssetExecutionContext, ray_cluster: FaultyCluster):
-    import ray
-
-    assert ray.cluster_resources()["CPU"] > 0
+    run_driver(ray_cluster, context, CHECK, {})
     if ray_cluster.inject == "run":
         error = DagsterExecutionInterruptedError if ray_cluster.interrupt else RuntimeError
         raise error("injected failure at run")
+
+
+def ray_processes() -> list[str]:
+    """Ray's daemons anywhere on this machine (a pod's processes are visible from the host)."""
+    import psutil
+
+    names = ("raylet", "gcs_server")
+    return [p.info["name"] for p in psutil.process_iter(["name"]) if p.info["name"] in names]
+
+
+def cluster_objects(admin) -> dict[str, int]:
+    from kubernetes import client
+
+    core = client.CoreV1Api(admin)
+    selector = "ray.io/cluster"
+    return {
+        "rayclusters": len(list_rayclusters(admin)),
+        "pods": len(core.list_namespaced_pod(NAMESPACE, label_selector=selector).items),
+        "services": len(core.list_namespaced_service(NAMESPACE, label_selector=selector).items),
+    }
+
+
+def wait_until_gone(admin, timeout: float = 120) -> float:
+    """Seconds until the namespace holds no RayCluster and no Ray pod or service."""
+    began = time.monotonic()
+    while any(cluster_objects(admin).values()) and time.monotonic() - began < timeout:
+        time.sleep(0.2)  # polling the API until the garbage collector and kubelet are done
+    return time.monotonic() - began
 
 
 def main(runs: int = 30, seed: int = 7) -> dict:
@@ -98,10 +127,11 @@ def main(runs: int = 30, seed: int = 7) -> dict:
     apply(admin, manifests(K8S_DIR / "rbac.yaml"))
     token = secrets.token_hex(32)
     create_ray_token_secret(admin, token)
-    cluster.scale_operator(0)
-    operator = FakeKubeRayOperator(plane.api_client()).start()
+    cluster.provide_environment(NAMESPACE)
+    tasks_before, netns_before = set(cluster.tasks()), pod_network_namespaces()
     outcomes: Counter = Counter()
     seconds: list[float] = []
+    teardown: list[float] = []
     payload: dict = {}
     try:
         (root / "dagster").mkdir()
@@ -109,9 +139,9 @@ def main(runs: int = 30, seed: int = 7) -> dict:
             for index in range(runs):
                 point, interrupt = rng.choice(POINTS), rng.random() < 0.3
                 resource = FaultyCluster(
+                    profile="dev",
                     kube_config=str(plane.kubeconfig),
-                    connect_host="127.0.0.1",
-                    driver="connect",  # the stand-in's head runs on this host
+                    head_address="service-ip",  # this host is routed into the cluster network
                     ray_auth_token=token,
                     inject=point,
                     interrupt=interrupt,
@@ -124,51 +154,46 @@ def main(runs: int = 30, seed: int = 7) -> dict:
                     raise_on_error=False,
                 )
                 seconds.append(time.monotonic() - began)
+                teardown.append(wait_until_gone(admin))
                 kind = "-" if point == "none" else "error"
                 if interrupt and point not in ("none", "delete"):
                     kind = "interrupt"
                 outcomes[f"{point}/{kind}/{'ok' if result.success else 'failed'}"] += 1
-                left = list_rayclusters(admin)
                 print(
                     f"{index + 1:2d}/{runs} inject={point:8s} {kind:9s} "
-                    f"success={result.success!s:5s} {seconds[-1]:5.1f}s clusters left={len(left)}"
+                    f"success={result.success!s:5s} {seconds[-1]:5.1f}s, pods gone "
+                    f"{teardown[-1]:4.1f}s later; left: {cluster_objects(admin)}",
+                    flush=True,
                 )
-        operator.stop()
-        from kubernetes import client
-
-        core = client.CoreV1Api(admin)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (
-            core.list_namespaced_pod(NAMESPACE, label_selector="ray.io/cluster").items
-            or core.list_namespaced_service(NAMESPACE, label_selector="ray.io/cluster").items
+        settle = time.monotonic() + 60
+        while time.monotonic() < settle and (
+            set(cluster.tasks()) - tasks_before or pod_network_namespaces() - netns_before
         ):
-            time.sleep(0.2)  # the garbage collector removes the owned pods and services
+            time.sleep(0.5)  # containerd and the CNI plugin finish after the API objects go
+        left = cluster_objects(admin)
         payload |= {
             "runs": runs,
             "seed": seed,
+            "profile": "dev",
             "outcomes": dict(sorted(outcomes.items())),
-            "rayclusters_left": len(list_rayclusters(admin)),
-            "ray_heads_left": len(operator.heads),
-            "head_pods_left": len(
-                core.list_namespaced_pod(NAMESPACE, label_selector="ray.io/cluster").items
-            ),
-            "head_services_left": len(
-                core.list_namespaced_service(NAMESPACE, label_selector="ray.io/cluster").items
-            ),
-            "clusters_created": len(operator.created),
-            "operator_errors": [repr(e) for e in operator.errors],
+            **{f"{kind}_left": count for kind, count in left.items()},
+            "containers_left": len(set(cluster.tasks()) - tasks_before),
+            "pod_network_namespaces_left": len(pod_network_namespaces() - netns_before),
+            "ray_processes_left": len(ray_processes()),
             "cluster_start_s": round(started_in, 2),
             "materialization_s_mean": round(sum(seconds) / len(seconds), 2),
             "materialization_s_max": round(max(seconds), 2),
+            "pods_gone_after_s_mean": round(sum(teardown) / len(teardown), 2),
+            "pods_gone_after_s_max": round(max(teardown), 2),
         }
     finally:
-        operator.stop()
         payload["cluster_stop_left"] = cluster.stop()
     print(
-        f"\n{runs} materializations, {payload['clusters_created']} clusters created; left: "
-        f"{payload['rayclusters_left']} RayClusters, {payload['ray_heads_left']} Ray heads, "
-        f"{payload['head_pods_left']} pods, {payload['head_services_left']} services. "
-        f"Cluster started in {started_in:.1f}s; stopping it left {payload['cluster_stop_left']}."
+        f"\n{runs} materializations; left: {payload['rayclusters_left']} RayClusters, "
+        f"{payload['pods_left']} pods, {payload['services_left']} services, "
+        f"{payload['containers_left']} containers, {payload['pod_network_namespaces_left']} pod "
+        f"network namespaces, {payload['ray_processes_left']} Ray processes. Cluster started in "
+        f"{started_in:.1f}s; stopping it left {payload['cluster_stop_left']}."
     )
     write_result("leak", payload)
     return payload

@@ -80,12 +80,12 @@ def ray_mode() -> str:
 
 
 def kuberay_settings() -> dict[str, str | None]:
-    """`kuberay` mode's settings: profile name, namespace override, and the host seam."""
+    """`kuberay` mode's settings: profile name, namespace override, and how to reach the head."""
     return {
         "profile": os.environ.get("ML_ASSETS_RAY_PROFILE", "cpu-small"),
         "namespace": os.environ.get("ML_ASSETS_RAY_NAMESPACE"),
         "connect_host": os.environ.get("ML_ASSETS_RAY_CONNECT_HOST"),
-        "driver": os.environ.get("ML_ASSETS_RAY_DRIVER"),
+        "head_address": os.environ.get("ML_ASSETS_RAY_HEAD_ADDRESS"),
         "kube_config": os.environ.get("KUBECONFIG"),
     }
 

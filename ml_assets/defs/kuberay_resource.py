@@ -1,20 +1,22 @@
 """`kuberay` mode: an ephemeral RayCluster per materialization, created, used and always deleted.
 
-Lifecycle (dagster-ray's `RayResource`): pre-flight -> create -> wait until ready -> connect ->
-the step runs -> delete, with the delete in a `finally` that also runs on step failure, readiness
-timeout, Dagster step retry (every attempt owns a new cluster) and run cancellation, including a
+Lifecycle (dagster-ray's `RayResource`): pre-flight -> create -> wait until ready -> the step runs
+-> delete, with the delete in a `finally` that also runs on step failure, readiness timeout,
+Dagster step retry (every attempt owns a new cluster) and run cancellation, including a
 cancellation that lands while the create request is in flight.
 
-Why a RayCluster owned by this resource, rather than dagster-ray's `KubeRayInteractiveJob`:
-- the step's Python process is the Ray driver and talks to the head's GCS directly. Ray Client
-  (`ray://`, which both dagster-ray resources connect through) does not carry Ray Data or Ray Train
-  V2 on Ray 2.60: measured here, `ray.data.range(...).materialize()` fails with
-  "'Worker' object has no attribute 'core_worker'" and a one-step TorchTrainer hangs in
-  `GetTimeoutError`. So connection is our own, and the RayJob's submitter-side value is moot;
-- a RayJob's TTL only helps when the operator runs the job to completion; a step killed with
-  SIGKILL leaves its cluster either way. The cleanup sensor (`defs/ray_cleanup.py`) covers that
-  for both, by asking the Dagster instance whether the owning run has ended.
-The KubeRay API calls themselves are dagster-ray's `RayClusterClient`.
+The step never joins the cluster. Its Ray work goes to the head as a Ray job (`run_driver`:
+dagster-ray's `PipesRayJobClient` against the Jobs API, with the token), because a Ray driver
+needs its node's raylet socket and shared memory: a process on another host (the run pod) that
+joins through the GCS address crashes with a fatal check, and Ray Client (`ray://`) does not
+carry Ray Data or Ray Train V2 on Ray 2.60 (measured: "'Worker' object has no attribute
+'core_worker'", and a one-step TorchTrainer hanging in `GetTimeoutError`).
+
+Why a RayCluster owned by this resource, rather than a RayJob: the step submits several jobs to
+one cluster and must delete it whatever happens; a step killed with SIGKILL leaves its cluster
+either way, which the cleanup sensor (`defs/ray_cleanup.py`) covers by asking the Dagster
+instance whether the owning run has ended. The KubeRay API calls themselves are dagster-ray's
+`RayClusterClient`.
 """
 
 import time
@@ -25,9 +27,7 @@ import dagster as dg
 from dagster_ray import RayResource
 from pydantic import Field, PrivateAttr
 
-from ml_assets.defs.ray_resource import run_in_process
 from ml_assets.defs.xray_hooks import XRayConfig, XRayHooks, executing_step
-from ml_assets.ray.auth import present_token, restore_token_settings
 from ml_assets.ray.cluster_spec import LABEL_PREFIX, ClusterOwner, render_raycluster
 from ml_assets.ray.profiles import DEFAULT_PROFILES_DIR, load_profile, with_overrides
 
@@ -74,7 +74,21 @@ class RayClusterApi(dg.ConfigurableResource):
 
 
 JOB_ENTRYPOINT = "ml_assets.ray.job_entrypoint"
-DRIVERS = ("job", "connect")
+
+
+def session_keeping_job_client(address: str, headers: dict[str, str]):
+    """dagster-ray's `PipesRayJobClient`, keeping its Pipes session: the custom messages of a
+    job that failed (its X-Ray samples and logs) stay readable after `run` raised."""
+    from dagster_ray.core.pipes import PipesRayJobClient
+
+    class SessionKeepingRayJobClient(PipesRayJobClient):
+        session: Any = None
+
+        def _start(self, context, session, submit_job_params):
+            self.session = session
+            return super()._start(context, session, submit_job_params)
+
+    return SessionKeepingRayJobClient(address=address, headers=headers, timeout=60)
 HEAD_ADDRESSES = ("service-dns", "service-ip", "pod-ip")
 
 
@@ -95,15 +109,8 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
     kube_context: str | None = Field(default=None, description="Kubeconfig context.")
     connect_host: str | None = Field(
         default=None,
-        description="Host to reach the head on instead of its Service DNS name "
-        "(`<svc>.<ns>.svc.cluster.local`); tests set 127.0.0.1.",
-    )
-    driver: str = Field(
-        default="job",
-        description="Where the step's Ray driver runs: `job` (default), as a Ray job on the head "
-        "pod through the Jobs API, with Dagster Pipes carrying logs, results and failures "
-        "back; the step only needs a network path to the head and the token. `connect`: the "
-        "step joins as a driver itself, which works only where it shares the head's host.",
+        description="Host to reach the head on instead of the one `head_address` picks, e.g. "
+        "127.0.0.1 behind `kubectl port-forward`.",
     )
     head_address: str = Field(
         default="service-dns",
@@ -130,10 +137,8 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
     )
 
     _namespace: str | None = PrivateAttr(default=None)  # fixed at create time
-    _gcs_port: int = PrivateAttr(default=6379)
     _dashboard_port: int = PrivateAttr(default=8265)
     _client: Any = PrivateAttr(default=None)
-    _token_settings: dict | None = PrivateAttr(default=None)  # restored after disconnecting
     _xray: Any = PrivateAttr(default=None)
     _xray_probes: Any = PrivateAttr(default=None)
     _xray_mlflow: Any = PrivateAttr(default=None)
@@ -159,11 +164,6 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
         return self._host
 
     @property
-    def ray_address(self) -> str:  # type: ignore[override]
-        # The GCS address, not `ray://`: see the module docstring on Ray Client.
-        return f"{self.host}:{self._gcs_port}"
-
-    @property
     def cluster_namespace(self) -> str:
         return self._namespace or self.resolved_profile().namespace
 
@@ -178,15 +178,11 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
         }
 
     def create(self, context: Any) -> None:
-        for field, value, choices in (
-            ("driver", self.driver, DRIVERS),
-            ("head_address", self.head_address, HEAD_ADDRESSES),
-        ):
-            if value not in choices:
-                raise ValueError(
-                    f"ray_cluster {field}={value!r} is unknown; set it to one of "
-                    f"{', '.join(choices)}"
-                )
+        if self.head_address not in HEAD_ADDRESSES:
+            raise ValueError(
+                f"ray_cluster head_address={self.head_address!r} is unknown; set it to one of "
+                f"{', '.join(HEAD_ADDRESSES)}"
+            )
         self.xray_start(context, "kuberay")
         profile = self.resolved_profile()
         owner = owner_of(context, self.resource_uid)
@@ -201,6 +197,7 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
             + ")"
         )
         self.client.create(body=manifest, namespace=profile.namespace)
+        self.xray_name_cluster()
         self.xray_mark("created")
 
     def wait(self, context: Any) -> None:
@@ -246,7 +243,6 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
                     "smaller profile."
                 )
             time.sleep(self.poll_interval)  # polling the cluster's status
-        self._gcs_port = int(endpoints.get("gcs-server", 6379))
         self._dashboard_port = int(endpoints.get("dashboard", 8265))
         addresses = {
             "service-dns": f"{service}.{namespace}.svc.cluster.local",
@@ -289,41 +285,40 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
                         "still take), or add nodes that fit it."
                     )
 
-    # No tenacity retry as in the base class: connecting to a ready head either works or not.
+    # Nothing to join (see the module docstring): the cluster is ready for `run_driver`'s jobs.
     def connect(self, context: Any):  # pyright: ignore[reportIncompatibleVariableOverride]
-        from ml_assets.defs.ray_resource import init_ray
-
-        if self.driver == "job":  # nothing to join: run_driver submits the driver as a job
-            self.xray_connected(context, probes=False)
-            return None
-        if self.ray_auth_token:
-            self._token_settings = present_token(self.ray_auth_token)
-        self._context = init_ray(self, address=self.ray_address, log_to_driver=True)
-        self.xray_connected(context)
-        return self._context
+        self.xray_connected(context, probes=False)
 
     @property
     def dashboard_address(self) -> str:
         return f"http://{self.host}:{self._dashboard_port}"
 
     def run_driver(self, context: Any, function: str, request: dict) -> dict:
-        """Runs `function` (`module:name` in ml_assets) as this cluster's Ray driver: a Ray job
-        on the head pod (`driver: job`), or in this process (`driver: connect`)."""
-        if self.driver == "connect":
-            return run_in_process(function, request)
-        from dagster_ray.core.pipes import PipesRayJobClient
-
-        from ml_assets.ray.job_entrypoint import FUNCTION, REQUEST
+        """Runs `function` (`module:name` in ml_assets, JSON in and out) as this cluster's Ray
+        driver: a Ray job on the head pod, its log, result and failure carried back by Pipes;
+        with X-Ray on, the job also sends back its probes' samples and the nodes' log tails."""
+        from ml_assets.ray.job_entrypoint import FUNCTION, REQUEST, XRAY
 
         headers = {"Authorization": f"Bearer {self.ray_auth_token}"} if self.ray_auth_token else {}
-        jobs = PipesRayJobClient(address=self.dashboard_address, headers=headers, timeout=60)
+        jobs = session_keeping_job_client(self.dashboard_address, headers)
+        extras: dict[str, Any] = {FUNCTION: function, REQUEST: request}
+        if self._xray is not None:
+            extras[XRAY] = {"interval_s": self.xray.interval_s, "log_lines": self.xray.log_lines}
         self.xray_mark("driver_submitted")
-        invocation = jobs.run(
-            context=context,
-            submit_job_params={"entrypoint": f"python -m {JOB_ENTRYPOINT}"},
-            extras={FUNCTION: function, REQUEST: request},
-        )
-        results = invocation.get_custom_messages()
+        try:
+            jobs.run(
+                context=context,
+                submit_job_params={"entrypoint": f"python -m {JOB_ENTRYPOINT}"},
+                extras=extras,
+            )
+        finally:  # a failed job's samples and logs are what its X-Ray record is for
+            messages = jobs.session.get_custom_messages() if jobs.session is not None else []
+            if self._xray is not None:
+                for message in messages:
+                    if XRAY in message:
+                        self._xray.samples.extend(message[XRAY]["samples"])
+                        self._xray.logs.update(message[XRAY]["logs"])
+        results = [message["result"] for message in messages if "result" in message]
         if not results:
             raise RuntimeError(
                 f"the Ray job running {function} on {self.name} ended without a result; its "
@@ -375,16 +370,4 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
                 self.xray_finish(context, deleted=deleted)
 
     def _before_delete(self, context: Any, exception: BaseException | None) -> None:
-        self.xray_collect(context, exception)  # logs and samples while the cluster exists
-        # Disconnect before deleting: a driver whose GCS vanishes under it waits out Ray's
-        # reconnect timeout (a minute) in ray.shutdown().
-        ray_context, self._context = self._context, None
-        try:
-            if ray_context is not None:
-                ray_context.disconnect()
-        except Exception as error:
-            context.log.warning(f"disconnecting from {self.name} failed ({error}); deleting it")
-        finally:
-            if self._token_settings is not None:
-                restore_token_settings(self._token_settings)
-                self._token_settings = None
+        self.xray_collect(context, exception)  # while the cluster exists

@@ -103,9 +103,9 @@ class XRayHooks:
 
     def on_connect(self, context: Any) -> None:
         # dagster-ray's message says "via Ray Client"; these resources join as Ray drivers, or
-        # (KubeRay's `driver: job`) do not join at all.
+        # (KubeRay) send the step's Ray work to the cluster as Ray jobs.
         name = self.name  # type: ignore[attr-defined]
-        if getattr(self, "driver", "connect") == "job":
+        if hasattr(self, "run_driver"):
             context.log.info(f"{name} is ready; the step's Ray work goes to it as Ray jobs")
         else:
             context.log.info(f"connected to {name} as a Ray driver")
@@ -114,6 +114,16 @@ class XRayHooks:
         if self._xray is not None:
             self._xray.mark(event)
 
+    def xray_name_cluster(self) -> None:
+        """The record takes the cluster's name and facts: at creation where the resource
+        creates it (a cluster that never gets ready is still named in its record)."""
+        record = self._xray
+        if record is None:
+            return
+        record.cluster = self.name  # type: ignore[attr-defined]
+        for key, value in self.cluster_facts().items():
+            setattr(record, key, value)
+
     def xray_connected(self, context: Any, probes: bool = True) -> None:
         """The cluster is reachable: the record takes its name and facts, and, where this
         process joined it as a driver, utilization probes start on every node. A step whose
@@ -121,9 +131,7 @@ class XRayHooks:
         record = self._xray
         if record is None:
             return
-        record.cluster = self.name  # type: ignore[attr-defined]
-        for key, value in self.cluster_facts().items():
-            setattr(record, key, value)
+        self.xray_name_cluster()
         record.mark("connected")
         if not probes:
             return
@@ -200,8 +208,9 @@ class XRayHooks:
             self._xray_mlflow = tracking_uri
 
     def xray_snapshot(self) -> list[dict]:
+        """The samples so far: the live probes', or those a Ray job sent back with its result."""
         if not self._xray_probes:
-            return []
+            return list(self._xray.samples) if self._xray is not None else []
         from ml_assets.ray.xray_probe import snapshot
 
         return snapshot(self._xray_probes)

@@ -1,5 +1,4 @@
-"""Fixtures of the `kube` tier: a real one-node cluster with the real KubeRay operator (session),
-and the KubeRay stand-in for the tests whose step is a Ray driver on this machine (per test)."""
+"""Fixtures of the `kube` tier: a real one-node cluster with the real KubeRay operator."""
 
 import secrets
 import time
@@ -9,16 +8,11 @@ import pytest
 import yaml
 
 from ml_assets_tests.kube.cluster import DevCluster
-from ml_assets_tests.kube.fake_kuberay import (
-    AUTH_TOKEN_KEY,
-    GROUP,
-    PLURAL,
-    VERSION,
-    FakeKubeRayOperator,
-)
 
 K8S_DIR = Path(__file__).resolve().parents[2] / "k8s"
 NAMESPACE = "ml-assets"
+GROUP, VERSION, PLURAL = "ray.io", "v1", "rayclusters"
+AUTH_TOKEN_KEY = "auth_token"  # key of the token in the Secret named by authOptions.secretName
 RAY_TOKEN = secrets.token_hex(32)  # this session's Ray auth token, in the template's Secret
 
 
@@ -138,25 +132,13 @@ def wait_for(predicate, timeout: float, what: str):
 
 
 @pytest.fixture
-def operator(control_plane, ml_home):
-    """The KubeRay stand-in; a test sets `.mode`. Fails the test if it hit an error.
-    (`ml_home`: X-Ray records and local MLflow of the test stay in its tmp dir.)"""
-    fake = FakeKubeRayOperator(control_plane.api_client()).start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-        delete_rayclusters(control_plane.api_client())  # nothing for the next test to trip over
-    assert not fake.errors, fake.errors
-
-
-@pytest.fixture
 def kuberay_env(control_plane, monkeypatch):
-    """What an operator sets to switch the code location to `kuberay` mode, plus the host seam."""
+    """What an operator sets to switch the code location to `kuberay` mode on this cluster."""
     monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig))
     monkeypatch.setenv("ML_ASSETS_RAY", "kuberay")
-    monkeypatch.setenv("ML_ASSETS_RAY_CONNECT_HOST", "127.0.0.1")
-    monkeypatch.setenv("ML_ASSETS_RAY_DRIVER", "connect")  # the stand-in's head is on this host
+    monkeypatch.setenv("ML_ASSETS_RAY_PROFILE", "dev")
+    # This host is routed into the cluster network, without the cluster's DNS.
+    monkeypatch.setenv("ML_ASSETS_RAY_HEAD_ADDRESS", "service-ip")
     monkeypatch.setenv("RAY_AUTH_TOKEN", RAY_TOKEN)  # the run pods' env from the same Secret
     return control_plane
 

@@ -1,5 +1,6 @@
-"""Small assets on the `kuberay` Ray resource, for lifecycle tests that need a job by reference
-(multiprocess step retries) or a separate run process (cancellation).
+"""Small assets on the `kuberay` Ray resource whose Ray work is `ml_assets.ray.cluster_check`'s
+driver, for the lifecycle tests, including those that need a job by reference (multiprocess step
+retries) or a separate run process (cancellation).
 
 Run as `python -m ml_assets_tests.kube.probe_defs` with DAGSTER_HOME and the kuberay env set: it
 executes `probe_job` on the instance and exits with 0 on success.
@@ -10,25 +11,22 @@ import sys
 import dagster as dg
 from dagster_ray import RayResource
 
-from ml_assets.defs.ray_resource import ray_cluster_resource
+from ml_assets.defs.ray_resource import ray_cluster_resource, run_driver
 
-
-def cluster_cpus() -> float:
-    import ray
-
-    return ray.cluster_resources()["CPU"]
+CHECK = "ml_assets.ray.cluster_check:report"
 
 
 @dg.asset
-def cluster_probe(ray_cluster: RayResource) -> dg.MaterializeResult:
-    """Proves the step runs on the cluster: asks Ray for its CPUs."""
-    return dg.MaterializeResult(metadata={"cluster": ray_cluster.name, "cpus": cluster_cpus()})
+def cluster_probe(context: dg.AssetExecutionContext, ray_cluster: RayResource):
+    """Proves the step's Ray work ran on the cluster: its CPUs, nodes and a task's host."""
+    report = run_driver(ray_cluster, context, CHECK, {})
+    return dg.MaterializeResult(metadata={"cluster": ray_cluster.name, **report})
 
 
 @dg.asset(retry_policy=dg.RetryPolicy(max_retries=1))
 def flaky_probe(context: dg.AssetExecutionContext, ray_cluster: RayResource):
-    """Fails its first attempt after touching the cluster; the retry succeeds."""
-    cluster_cpus()
+    """Fails its first attempt after its Ray work ran on the cluster; the retry succeeds."""
+    run_driver(ray_cluster, context, CHECK, {})
     if context.retry_number == 0:
         raise RuntimeError(f"injected failure on attempt 0 on {ray_cluster.name}")
     return dg.MaterializeResult(metadata={"cluster": ray_cluster.name})

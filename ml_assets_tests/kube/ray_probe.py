@@ -15,6 +15,29 @@ print("PROBE " + json.dumps(ray.get(where.remote())))
 """
 
 
+GCS_PROBE = """
+import json, os, subprocess, sys
+code = ("import ray; ray.init(address=%r); print('CONNECTED', ray.cluster_resources())"
+        % os.environ["RAY_ADDRESS"])
+cases = {"wrong token": {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * 64},
+         "no token": {"RAY_AUTH_MODE": "disabled"},
+         "the cluster's token": {"RAY_AUTH_MODE": "token",
+                                 "RAY_AUTH_TOKEN": os.environ.get("RAY_AUTH_TOKEN", "")}}
+answers = {}
+for case, settings in cases.items():
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")} | settings
+    try:
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, timeout=120)
+        answers[case] = {"connected": "CONNECTED" in done.stdout, "code": done.returncode,
+                         "error": done.stderr[-1500:]}
+    except subprocess.TimeoutExpired:
+        answers[case] = {"connected": False, "code": None, "error": "no answer within 120 s"}
+print("PROBE " + json.dumps(answers))
+"""
+
+
 def run_probe_job(dashboard: str, token: str, timeout: float = 180) -> dict:
     """Submits the probe to `dashboard` (http://host:8265) and returns what the task reported;
     raises with the job's log if the job does not succeed."""

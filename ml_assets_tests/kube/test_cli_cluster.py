@@ -2,28 +2,31 @@
 
 import dagster as dg
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from ml_assets.cli import app
 from ml_assets.xray.record import load_records
-from ml_assets_tests.kube.conftest import apply, list_rayclusters
+from ml_assets_tests.kube.conftest import apply, delete_rayclusters, list_rayclusters
 from ml_assets_tests.kube.test_cleanup_sensor import cluster_for, run_with_status
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def cli_env(kuberay_env, tmp_path, monkeypatch, operator):
-    operator.mode = "never_ready"  # objects only: these commands are about the API
+def cli_env(kuberay_env, admin, tmp_path, monkeypatch):
+    """The operator is off (the session's default): these commands are about the API objects,
+    which go afterwards (without the operator, nothing else deletes them)."""
     monkeypatch.setenv("COLUMNS", "200")  # a wide terminal: whole values in the table
     home = tmp_path / "dagster_home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     from ml_assets.runner import ensure_dagster_home
 
     ensure_dagster_home()
-    with dg.DagsterInstance.get() as instance:
-        yield instance
+    try:
+        with dg.DagsterInstance.get() as instance:
+            yield instance
+    finally:
+        delete_rayclusters(admin)
 
 
 def test_ls_shows_owner_run_asset_and_gpus(cli_env, admin):
@@ -82,36 +85,27 @@ def test_ls_against_an_unreachable_api_server_fails_with_exit_code_1(
     assert result.exit_code == 1 and "cannot list RayClusters in ml-assets" in result.output
 
 
-@pytest.mark.slow
-def test_run_with_a_profile_trains_on_an_ephemeral_cluster(
-    cli_env, admin, operator, tmp_path, ml_home
+def test_run_with_a_profile_sends_the_ray_steps_to_a_cluster_of_that_profile(
+    cli_env, admin, real_operator, ml_home
 ):
-    """`ml-assets run --profile`: the same assets, switched to kuberay by the flag alone."""
-    operator.mode = "ready"
-    config = tmp_path / "run.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "resources": {"source": {"config": {"rows_per_day": 4000}}},
-                "ops": {
-                    "feature_vocabulary": {"config": {"train_days": 1}},
-                    "ranking_model": {"config": {"epochs": 1, "num_workers": 1}},
-                },
-            }
-        )
-    )
-    days = runner.invoke(app, ["run", "raw_impressions", "ad_features", "--from", "2026-11-01",
-                               "--to", "2026-11-02", "--config", str(config)])  # fmt: skip
-    assert days.exit_code == 0, days.output
-    assert operator.created == []  # daily feature work needs no Ray
-    trained = runner.invoke(app, ["run", "feature_vocabulary", "ranking_model",
-                                  "--profile", "cpu-small", "--config", str(config)])  # fmt: skip
-    assert trained.exit_code == 0, trained.output
-    assert "1 run(s) on profile cpu-small (kuberay)" in trained.output
-    (created,) = operator.created
-    # In-process runs initialize resources once per run: the cluster serves the run's assets.
-    assert created["labels"]["ml-assets.io/asset"] == "feature_vocabulary-ranking_model"
-    assert list_rayclusters(admin) == [] and operator.heads == {}
-    run_id = created["labels"]["ml-assets.io/run-id"]
-    (record,) = load_records(ml_home / "xray", run_id)
-    assert record.profile == "cpu-small" and record.outcome == "succeeded"
+    """`ml-assets run --profile`: the same assets, switched to kuberay by the flag alone. The
+    cpu-small profile (9 CPUs) does not fit the 2-core node: the run fails with the scheduler's
+    reason within the unschedulable timeout, and its cluster is gone."""
+    result = runner.invoke(app, ["run", "feature_vocabulary", "ranking_model",
+                                 "--profile", "cpu-small"])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "on profile cpu-small (kuberay)" in result.output
+    with dg.DagsterInstance.get() as instance:
+        (run,) = instance.get_run_records()
+        errors = "\n".join(
+            entry.dagster_event.event_specific_data.error.to_string()
+            for entry in instance.all_logs(run.dagster_run.run_id)
+            if entry.dagster_event is not None and entry.dagster_event.is_failure
+            and getattr(entry.dagster_event.event_specific_data, "error", None)
+        )  # fmt: skip
+    assert "cannot be placed" in errors and "Insufficient cpu" in errors, errors
+    (record,) = load_records(ml_home / "xray", run.dagster_run.run_id)
+    assert record.profile == "cpu-small" and record.outcome == "failed"
+    assert record.cluster.startswith("mla-") and "ready" not in record.timeline
+    assert record.step == "feature_vocabulary,ranking_model"  # in-process: one cluster per run
+    assert list_rayclusters(admin) == []

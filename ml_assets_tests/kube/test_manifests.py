@@ -43,7 +43,8 @@ def test_an_invalid_profile_is_refused_before_reaching_the_server(admin):
 
 
 @pytest.mark.parametrize(
-    "path", ["rbac.yaml", "rayclusters/raycluster.template.yaml", "namespace.yaml"]
+    "path",
+    ["rbac.yaml", "rayclusters/raycluster.template.yaml", "namespace.yaml", "networkpolicy.yaml"],
 )
 def test_k8s_manifests_apply_with_a_server_side_dry_run(admin, path):
     documents = manifests(K8S_DIR / path)

@@ -1,4 +1,5 @@
-"""The code location's ServiceAccount, with its own token, can do its job and nothing more."""
+"""Each ServiceAccount of k8s/rbac.yaml, with its own token, can do its job and nothing more:
+the code location's, Dagster's (daemon and webserver) and the Ray pods'."""
 
 import pytest
 from kubernetes import client
@@ -6,24 +7,32 @@ from kubernetes.client import ApiException
 
 from ml_assets.ray.cluster_spec import ClusterOwner, render_raycluster
 from ml_assets.ray.profiles import load_profile
-from ml_assets_tests.kube.conftest import NAMESPACE, apply
-from ml_assets_tests.kube.fake_kuberay import GROUP, PLURAL, VERSION
+from ml_assets_tests.kube.conftest import GROUP, NAMESPACE, PLURAL, VERSION, apply
 
 SERVICE_ACCOUNT = "ml-assets-code-location"
 
 
-@pytest.fixture(scope="module")
-def service_account_api(control_plane):
-    """An ApiClient authenticated as the ServiceAccount (a TokenRequest, as a pod would get)."""
+def account_api(control_plane, account: str):
+    """An ApiClient authenticated as `account` (a TokenRequest, as a pod would get)."""
     admin = control_plane.api_client_core()
     token = admin.create_namespaced_service_account_token(
-        SERVICE_ACCOUNT, NAMESPACE, {"spec": {"audiences": ["https://kubernetes.default.svc"]}}
+        account, NAMESPACE, {"spec": {"audiences": ["https://kubernetes.default.svc"]}}
     ).status.token
     whoami = client.AuthenticationV1Api(control_plane.api_client()).create_token_review(
         {"spec": {"token": token}}
     )
-    assert whoami.status.user.username == f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
+    assert whoami.status.user.username == f"system:serviceaccount:{NAMESPACE}:{account}"
     return control_plane.api_client(token)
+
+
+@pytest.fixture(scope="module")
+def service_account_api(control_plane):
+    return account_api(control_plane, SERVICE_ACCOUNT)
+
+
+@pytest.fixture(scope="module")
+def dagster_api(control_plane):
+    return account_api(control_plane, "dagster")
 
 
 def rbac_test_cluster(owner_uid: str) -> dict:
@@ -37,6 +46,33 @@ def forbidden(call) -> bool:
     except ApiException as error:
         return error.status == 403
     return False
+
+
+def refusal(call) -> str:
+    """The API server's message refusing `call`; fails if it was accepted."""
+    with pytest.raises(ApiException) as refused:
+        call()
+    return str(refused.value.body)
+
+
+def run_job(service_account: str) -> dict:
+    """A Job as K8sRunLauncher creates one for a run, under Pod Security `restricted`."""
+    security = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    pod = {
+        "serviceAccountName": service_account,
+        "restartPolicy": "Never",
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "run", "image": "ml-assets.local/ml-assets:dev",
+                        "command": ["dagster", "api", "execute_run"],
+                        "securityContext": security}],
+    }  # fmt: skip
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "dagster-run-rbac-test", "namespace": NAMESPACE},
+        "spec": {"backoffLimit": 0, "template": {"spec": pod}},
+    }
 
 
 def test_creates_reads_and_deletes_rayclusters_in_its_namespace(service_account_api):
@@ -144,3 +180,47 @@ def test_the_ray_pods_account_has_no_api_rights(control_plane):
             GROUP, VERSION, NAMESPACE, PLURAL
         )
     )
+
+
+def test_dagster_launches_runs_as_jobs_and_does_nothing_else(dagster_api):
+    jobs = client.BatchV1Api(dagster_api)
+    created = jobs.create_namespaced_job(NAMESPACE, run_job(SERVICE_ACCOUNT), dry_run="All")
+    assert created.spec.template.spec.service_account_name == SERVICE_ACCOUNT
+    core = client.CoreV1Api(dagster_api)
+    assert core.list_namespaced_pod(NAMESPACE).items is not None  # a run's pod and its log
+    custom = client.CustomObjectsApi(dagster_api)
+    manifest = rbac_test_cluster("d1")
+    assert forbidden(
+        lambda: custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, manifest)
+    )
+    assert forbidden(lambda: core.list_namespaced_secret(NAMESPACE))
+    pod = {"metadata": {"name": "sneaky"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    assert forbidden(lambda: core.create_namespaced_pod(NAMESPACE, pod))
+    assert forbidden(lambda: jobs.list_namespaced_job("default"))
+
+
+def test_a_run_job_whose_pods_would_run_as_another_account_is_refused(dagster_api):
+    """Else launching a Job would hand its pods the rights of any account in the namespace."""
+    jobs = client.BatchV1Api(dagster_api)
+    message = refusal(
+        lambda: jobs.create_namespaced_job(NAMESPACE, run_job("dagster"), dry_run="All")
+    )
+    assert "must run as ServiceAccount ml-assets-code-location" in message, message
+
+
+def test_a_raycluster_whose_pods_would_run_as_another_account_is_refused(service_account_api):
+    """Else the code location could have the operator build pods that launch Jobs as Dagster."""
+    custom = client.CustomObjectsApi(service_account_api)
+    for group in ("head", "worker"):
+        manifest = rbac_test_cluster(f"sa-{group}")
+        spec = manifest["spec"]
+        template = (spec["headGroupSpec"] if group == "head" else spec["workerGroupSpecs"][0])[
+            "template"
+        ]
+        template["spec"]["serviceAccountName"] = "dagster"
+        message = refusal(
+            lambda m=manifest: custom.create_namespaced_custom_object(
+                GROUP, VERSION, NAMESPACE, PLURAL, m, dry_run="All"
+            )
+        )
+        assert f"{group} pod" in message and "must run as ServiceAccount ray-node" in message

@@ -18,7 +18,7 @@ from ml_assets_tests.kube.conftest import (
     ray_pods,
     wait_for,
 )
-from ml_assets_tests.kube.ray_probe import run_probe_job
+from ml_assets_tests.kube.ray_probe import GCS_PROBE, run_probe_job, run_script_job
 
 
 def create_cluster(admin, profile_name: str) -> dict:
@@ -67,6 +67,8 @@ def test_the_dev_profile_runs_a_ray_task_on_a_worker_pod(real_operator):
     )
     kinds = sorted(pod.metadata.labels["ray.io/node-type"] for pod in pods)
     assert kinds == ["head", "worker"]
+    # The label k8s/networkpolicy.yaml selects the Ray pods by.
+    assert all(pod.metadata.labels["ray.io/is-ray-node"] == "yes" for pod in pods)
     addresses = {pod.status.pod_ip for pod in pods}
     assert len(addresses) == 2 and all(a.startswith("10.214.") for a in addresses)
     worker = next(pod for pod in pods if pod.metadata.labels["ray.io/node-type"] == "worker")
@@ -79,6 +81,14 @@ def test_the_dev_profile_runs_a_ray_task_on_a_worker_pod(real_operator):
         run_probe_job(dashboard, "0" * 64)
     ran = run_probe_job(dashboard, RAY_TOKEN)
     assert ran == {"host": worker.metadata.name, "uid": 1000, "gid": 100}
+    # At the GCS: Ray drivers on the head node (they have its raylet socket) that present a
+    # wrong token or none are refused; the cluster's token connects.
+    answers = run_script_job(dashboard, RAY_TOKEN, GCS_PROBE, timeout=420)
+    print(f"GCS answers: {answers}")
+    assert answers["the cluster's token"]["connected"], answers
+    for case in ("wrong token", "no token"):
+        assert not answers[case]["connected"] and answers[case]["code"] != 0, answers[case]
+        assert "InvalidAuthToken" in answers[case]["error"], answers[case]
     print(f"RayCluster {name}: ready {ready_s:.1f}s after the request")
 
     client.CustomObjectsApi(admin).delete_namespaced_custom_object(

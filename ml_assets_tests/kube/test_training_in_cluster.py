@@ -4,7 +4,10 @@ the head pod (Jobs API with the token, Dagster Pipes carrying logs and the resul
 Train's worker runs in the worker pod, and everything in between goes through the bucket of a
 real S3 server. MLflow stays on the step's side."""
 
+import json
+
 import yaml
+from mlflow import MlflowClient
 
 from ml_assets import environment, runner
 from ml_assets.definitions import build_definitions
@@ -71,5 +74,14 @@ def test_training_runs_as_a_ray_job_in_the_cluster_and_the_model_is_published(
     keys = bucket_keys(node_s3, root)
     assert f"ranking_model/{result.run_id}/weights.pt" in keys
     assert not [k for k in keys if k.startswith(("encoded/", "ray_train/"))]
+    # The token went to the Jobs API only: no MLflow param or tag, run log or X-Ray file has it.
+    mlflow_run = MlflowClient(environment.local_mlflow_tracking_uri()).get_run(
+        training["mlflow_run_id"]
+    )
+    kept = [json.dumps(mlflow_run.data.params), json.dumps(mlflow_run.data.tags)]
+    kept += [event.message for event in instance.all_logs(result.run_id)]
+    xray = open_root(f"{root}/xray") / result.run_id
+    kept += [path.read_text() for path in xray.rglob("*") if path.is_file()]
+    assert len(kept) > 4 and not [text for text in kept if RAY_TOKEN in text]
     assert list_rayclusters(admin) == []
     wait_for(lambda: not ray_pods(admin), 90, "the cluster's pods to be deleted")
