@@ -89,6 +89,8 @@ def session_keeping_job_client(address: str, headers: dict[str, str]):
             return super()._start(context, session, submit_job_params)
 
     return SessionKeepingRayJobClient(address=address, headers=headers, timeout=60)
+
+
 HEAD_ADDRESSES = ("service-dns", "service-ip", "pod-ip")
 
 
