@@ -1,6 +1,6 @@
 """DCN-v2 quality against the known optimum at 2M training rows, with the learning curve.
 
-Synthetic days (DESIGN section 7) are encoded as the training asset encodes them; Ray Train
+Synthetic days are encoded as the training asset encodes them; Ray Train
 (`fit_distributed`, the asset's code path) trains on a fresh local Ray and scores the holdout day
 after every epoch. Each point of the curve is the holdout's gap closed ((LL_base - LL_model) /
 (LL_base - LL_opt)) and the distance to the optimum's AUC, against samples seen. Beside it, the

@@ -1,6 +1,6 @@
 """Demo quality, wall time and peak memory: runs `ml-assets demo` exactly as a user does.
 
-Reports "gap closed" of the holdout log loss (DESIGN section 7) and the AUC distance to the
+Reports "gap closed" of the holdout log loss and the AUC distance to the
 optimum, from the run's own Dagster metadata, plus the wall time and the peak RSS of the whole
 process tree (driver, Ray workers, Ray Data), sampled every 0.25 s.
 Run: .venv/bin/python -m bench.quality  (about 4 minutes on 2 cores)

@@ -1,4 +1,4 @@
-"""The one place that decides which environment the code location runs in (DESIGN section 4).
+"""The one place that decides which environment the code location runs in.
 
 `ML_ASSETS_ENV=local` (default): embedded Ray, SQLite MLflow and data under `ML_ASSETS_HOME`.
 `ML_ASSETS_ENV=production`: the same assets against external services configured by env vars.

@@ -12,11 +12,12 @@ joins through the GCS address crashes with a fatal check, and Ray Client (`ray:/
 carry Ray Data or Ray Train V2 on Ray 2.60 (measured: "'Worker' object has no attribute
 'core_worker'", and a one-step TorchTrainer hanging in `GetTimeoutError`).
 
-Why a RayCluster owned by this resource, rather than a RayJob: the step submits several jobs to
-one cluster and must delete it whatever happens; a step killed with SIGKILL leaves its cluster
-either way, which the cleanup sensor (`defs/ray_cleanup.py`) covers by asking the Dagster
-instance whether the owning run has ended. The KubeRay API calls themselves are dagster-ray's
-`RayClusterClient`.
+Why a RayCluster owned by this resource, rather than a RayJob: a step may send several jobs to
+one cluster, and it deletes the cluster itself the moment it ends. A step killed with SIGKILL
+cannot; the cleanup sensor (`defs/ray_cleanup.py`) deletes such a cluster once the Dagster
+instance says its run has ended. There is no bound enforced by the cluster side yet (a RayJob's
+`activeDeadlineSeconds`, or an ownerReference to the run's Job). The KubeRay API calls
+themselves are dagster-ray's `RayClusterClient`.
 """
 
 import time

@@ -1,4 +1,4 @@
-"""X-Ray collection wired into the Ray resources' lifecycle (DESIGN section 3).
+"""X-Ray collection wired into the Ray resources' lifecycle.
 
 The resource owns the record: it marks the lifecycle events as dagster-ray's hooks fire, starts a
 probe per node once connected, collects the samples and Ray's logs in `cleanup` *before* the

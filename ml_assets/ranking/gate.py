@@ -1,4 +1,4 @@
-"""The champion/challenger promotion gate (DESIGN section 7), as a pure decision."""
+"""The champion/challenger promotion gate, as a pure decision."""
 
 from dataclasses import dataclass, field
 

@@ -1,4 +1,4 @@
-"""Ads-ranking metrics (DESIGN section 7): log loss, normalized entropy, AUC, calibration."""
+"""Ads-ranking metrics: log loss, normalized entropy, AUC, calibration."""
 
 import math
 from dataclasses import asdict, dataclass

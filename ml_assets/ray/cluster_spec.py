@@ -1,4 +1,5 @@
-"""Render a cluster profile into a RayCluster (ray.io/v1) from the template in `k8s/rayclusters/`.
+"""Render a cluster profile into a RayCluster (ray.io/v1) from the package's template
+(`manifests/raycluster.template.yaml`, linked from `k8s/rayclusters/`).
 
 The template carries what every cluster shares (security context, ports, shared memory, the
 ServiceAccount without API rights); the profile decides sizes, images, GPUs and spot placement.
@@ -18,9 +19,7 @@ import yaml
 from ml_assets.ray.profiles import GPU_PRODUCTS, ClusterProfile, preflight
 from ml_assets.version import code_version
 
-DEFAULT_TEMPLATE = (
-    Path(__file__).resolve().parents[2] / "k8s" / "rayclusters" / "raycluster.template.yaml"
-)
+DEFAULT_TEMPLATE = Path(__file__).resolve().parent / "manifests" / "raycluster.template.yaml"
 MANAGED_BY = "ml-assets"
 LABEL_PREFIX = "ml-assets.io"
 # Where a profile's `environment_claim` is mounted; images without an environment put its bin/

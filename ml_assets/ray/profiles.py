@@ -1,6 +1,7 @@
-"""Cluster profiles: the small, validated schema a RayCluster is rendered from (DESIGN section 2).
+"""Cluster profiles: the small, validated schema a RayCluster is rendered from.
 
-A profile is a YAML file in `k8s/profiles/`. The same profiles serve the Ray resource's `kuberay`
+A profile is a YAML file: the package's own in `manifests/profiles/` (linked from `k8s/profiles/`),
+or a folder of yours (`profiles_dir`). The same profiles serve the Ray resource's `kuberay`
 mode and the CLI. `preflight()` refuses in milliseconds what a cluster could never schedule, before
 anything is created: an unknown GPU type, a request above the profile's quota, an image without a
 tag, or an image whose Ray or Python version differs from this code location's (a Ray driver and
@@ -24,7 +25,7 @@ GPU_PRODUCTS = {
     "nvidia-h100": "NVIDIA-H100-80GB-HBM3",
     "nvidia-h200": "NVIDIA-H200",
 }
-DEFAULT_PROFILES_DIR = Path(__file__).resolve().parents[2] / "k8s" / "profiles"
+DEFAULT_PROFILES_DIR = Path(__file__).resolve().parent / "manifests" / "profiles"  # package data
 
 
 class ProfileError(ValueError):

@@ -20,7 +20,7 @@ def plan_workers(
     whom must fit on one node (`node_cpus`: the CPUs of each node that has any).
 
     2 workers holding all of 2 CPUs leave Ray Data nothing to read with, and Ray Train then hangs
-    silently (DESIGN section 5); so the split is derived from the cluster, never hard-coded. A
+    silently; so the split is derived from the cluster, never hard-coded. A
     worker asking for more CPUs than any node has would wait for placement forever, so the
     pooled share is cut to what the nodes can hold.
     """

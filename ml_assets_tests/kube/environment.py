@@ -28,7 +28,7 @@ def _content_key(build: str) -> str:
     sources = [REPO / "pyproject.toml", REPO / "requirements.lock",
                REPO / f"requirements-torch-{build}.lock",
                *sorted((REPO / "ml_assets").rglob("*.py"))]  # fmt: skip
-    sources += sorted((REPO / "k8s").rglob("*.yaml"))  # package data the code reads
+    sources += sorted((REPO / "ml_assets").rglob("*.yaml"))  # package data the code reads
     for path in sources:
         digest.update(str(path.relative_to(REPO)).encode())
         digest.update(path.read_bytes())

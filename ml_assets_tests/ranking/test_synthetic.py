@@ -41,7 +41,7 @@ def test_optimum_matches_its_definition():
     expected_entropy = float(np.mean(-(p * np.log(p) + (1 - p) * np.log(1 - p))))
     assert m.log_loss(labels, p) == pytest.approx(expected_entropy, abs=0.004)
     assert m.log_loss(labels, p) < m.base_rate_entropy(labels)
-    # The ground truth is informative, as on Criteo-like data (DESIGN: AUC ~0.84, NE ~0.72).
+    # The ground truth is informative, as on Criteo-like data (AUC ~0.84, NE ~0.72).
     assert 0.8 < m.roc_auc(labels, p) < 0.9
     assert 0.6 < m.normalized_entropy(labels, p) < 0.8
 
