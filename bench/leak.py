@@ -16,6 +16,7 @@ pod network namespaces and Ray processes left at the end.
 import argparse
 import random
 import secrets
+import signal
 import tempfile
 import time
 from collections import Counter
@@ -85,6 +86,7 @@ def leak_probe(context: dg.AssetExecutionContext, ray_cluster: FaultyCluster):
     if ray_cluster.inject == "run":
         error = DagsterExecutionInterruptedError if ray_cluster.interrupt else RuntimeError
         raise error("injected failure at run")
+    return dg.MaterializeResult()  # a step that opened a Pipes session must report a result
 
 
 def ray_processes() -> list[str]:
@@ -187,6 +189,8 @@ def main(runs: int = 30, seed: int = 7) -> dict:
             "pods_gone_after_s_max": round(max(teardown), 2),
         }
     finally:
+        # A second Ctrl-C must not cut the stop short: the cluster's daemons would stay.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         payload["cluster_stop_left"] = cluster.stop()
     print(
         f"\n{runs} materializations; left: {payload['rayclusters_left']} RayClusters, "
