@@ -9,6 +9,7 @@ from ml_assets.defs.automation.drift import feature_drift
 from ml_assets.defs.automation.new_data import new_impressions
 from ml_assets.defs.automation.schedule import daily_retrain
 from ml_assets.defs.automation.settings import AutomationSettings
+from ml_assets.defs.cluster_check import ray_cluster_check
 from ml_assets.defs.evaluation.assets import (
     beats_base_rate,
     calibrated,
@@ -97,7 +98,7 @@ def build_definitions(
             published_model,
         ],
         asset_checks=[beats_base_rate, calibrated, calibrated_per_slice, no_leakage],
-        jobs=[daily_features_job, train_and_publish_job, ingest_and_retrain_job],
+        jobs=[daily_features_job, train_and_publish_job, ingest_and_retrain_job, ray_cluster_check],
         schedules=[daily_retrain],
         sensors=build_sensors(mode),
         resources={**build_resources(mode, profile), **(resources or {})},

@@ -11,9 +11,8 @@ import sys
 import dagster as dg
 from dagster_ray import RayResource
 
+from ml_assets.defs.cluster_check import CHECK
 from ml_assets.defs.ray_resource import ray_cluster_resource, run_driver
-
-CHECK = "ml_assets.ray.cluster_check:report"
 
 
 @dg.asset
