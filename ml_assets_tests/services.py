@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -60,14 +61,24 @@ def postgres_bindir() -> Path | None:
 @dataclass
 class PostgresServer:
     """A PostgreSQL server of the test session's own: a fresh cluster in a temporary directory,
-    trust auth for user `postgres`, on a free port of 127.0.0.1 only."""
+    trust auth for user `postgres`, on a free port of 127.0.0.1 only (or of `host`)."""
 
     port: int
     process: subprocess.Popen
     root: Path
+    host: str = "127.0.0.1"
 
     @classmethod
-    def start(cls, port: int, timeout: float = 60) -> "PostgresServer":
+    def start(
+        cls,
+        port: int,
+        timeout: float = 60,
+        host: str = "127.0.0.1",
+        wrap: Callable[[list[str]], list[str]] = list,
+        trusted_networks: tuple[str, ...] = (),
+    ) -> "PostgresServer":
+        """On `host`; `wrap` turns the command into one that runs elsewhere (a network
+        namespace's `nsenter`); clients from `trusted_networks` (CIDRs) are let in too."""
         bindir = postgres_bindir()
         if bindir is None:
             unavailable("PostgreSQL's server is not installed (`make postgres` installs it)")
@@ -85,21 +96,23 @@ class PostgresServer:
              "--auth=trust", "--encoding=UTF8", "--no-sync"],
             check=True, capture_output=True,
         )  # fmt: skip
+        with open(data / "pg_hba.conf", "a") as rules:
+            rules.writelines(f"host all all {network} trust\n" for network in trusted_networks)
         log = open(root / "server.log", "w")  # noqa: SIM115 (closed when the server is stopped)
         process = subprocess.Popen(
-            [*as_user, str(bindir / "postgres"), "-D", str(data), "-p", str(port),
-             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={root}",
-             "-c", "fsync=off", "-c", "max_connections=200"],
+            wrap([*as_user, str(bindir / "postgres"), "-D", str(data), "-p", str(port),
+                  "-c", f"listen_addresses={host}", "-c", f"unix_socket_directories={root}",
+                  "-c", "fsync=off", "-c", "max_connections=200"]),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-        server = cls(port, process, root)
+        server = cls(port, process, root, host)
         server.wait_ready(timeout)
         return server
 
     def connect(self, dbname: str = "postgres"):
         import psycopg2
 
-        return psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=dbname)
+        return psycopg2.connect(host=self.host, port=self.port, user="postgres", dbname=dbname)
 
     def wait_ready(self, timeout: float) -> None:
         import psycopg2
