@@ -1,5 +1,6 @@
 """Resources every stage shares: where data lives, where it comes from, and MLflow."""
 
+import os
 import pickle
 from pathlib import Path
 
@@ -141,6 +142,9 @@ class ImpressionSource(dg.ConfigurableResource):
         return sources.read_file_day(self.file_spec(), date), None
 
 
+MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
 class MlflowResource(dg.ConfigurableResource):
     """MLflow tracking and Model Registry. Local default: SQLite under `$ML_ASSETS_HOME`."""
 
@@ -165,8 +169,19 @@ class MlflowResource(dg.ConfigurableResource):
     def client(self):
         import mlflow
 
-        mlflow.set_tracking_uri(self.resolved_tracking_uri)
-        mlflow.set_registry_uri(self.resolved_tracking_uri)
+        # mlflow also exports these URIs as MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI. In a
+        # long-lived process (a code server, `dagster dev`) the next definitions load would then
+        # read one run's store as the deployment's setting, so the variables are put back.
+        exported = {name: os.environ.get(name) for name in MLFLOW_URI_VARIABLES}
+        try:
+            mlflow.set_tracking_uri(self.resolved_tracking_uri)
+            mlflow.set_registry_uri(self.resolved_tracking_uri)
+        finally:
+            for name, value in exported.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         return mlflow.MlflowClient(self.resolved_tracking_uri, self.resolved_tracking_uri)
 
     def experiment_id(self) -> str:

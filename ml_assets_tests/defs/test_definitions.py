@@ -160,3 +160,18 @@ def test_the_mlflow_server_comes_from_mlflow_tracking_uri_and_production_require
         monkeypatch.setenv("MLFLOW_TRACKING_URI", local)
         with pytest.raises(ValueError, match="production needs MLFLOW_TRACKING_URI set"):
             build_resources("local")
+
+
+def test_using_the_local_registry_leaves_the_deployments_mlflow_setting_alone(
+    monkeypatch, tmp_path
+):
+    """mlflow exports the URI it is given as MLFLOW_TRACKING_URI; in a long-lived process the
+    next definitions load would take one run's local store for the deployment's server."""
+    from ml_assets.definitions import build_resources
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    monkeypatch.setenv("ML_ASSETS_HOME", str(tmp_path))
+    build_resources("local")["mlflow_tracking"].client().search_registered_models()
+    assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ
+    assert build_resources("local")["mlflow_tracking"].tracking_uri == ""  # still the local one
