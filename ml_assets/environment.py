@@ -80,13 +80,19 @@ def ray_mode() -> str:
 
 
 def kuberay_settings() -> dict[str, str | None]:
-    """`kuberay` mode's settings: profile name, namespace override, and how to reach the head."""
+    """`kuberay` mode's settings: profile name and folder, namespace override, how to reach the
+    head, and the pod the step runs in."""
     return {
         "profile": os.environ.get("ML_ASSETS_RAY_PROFILE", "cpu-small"),
         "namespace": os.environ.get("ML_ASSETS_RAY_NAMESPACE"),
         "connect_host": os.environ.get("ML_ASSETS_RAY_CONNECT_HOST"),
         "head_address": os.environ.get("ML_ASSETS_RAY_HEAD_ADDRESS"),
+        "profiles_dir": os.environ.get("ML_ASSETS_RAY_PROFILES_DIR"),
         "kube_config": os.environ.get("KUBECONFIG"),
+        # The step's own pod (downward API), which then owns its clusters.
+        "owner_pod_name": os.environ.get("ML_ASSETS_POD_NAME"),
+        "owner_pod_uid": os.environ.get("ML_ASSETS_POD_UID"),
+        "owner_pod_namespace": os.environ.get("ML_ASSETS_POD_NAMESPACE"),
     }
 
 

@@ -14,10 +14,12 @@ carry Ray Data or Ray Train V2 on Ray 2.60 (measured: "'Worker' object has no at
 
 Why a RayCluster owned by this resource, rather than a RayJob: a step may send several jobs to
 one cluster, and it deletes the cluster itself the moment it ends. A step killed with SIGKILL
-cannot; the cleanup sensor (`defs/ray_cleanup.py`) deletes such a cluster once the Dagster
-instance says its run has ended. There is no bound enforced by the cluster side yet (a RayJob's
-`activeDeadlineSeconds`, or an ownerReference to the run's Job). The KubeRay API calls
-themselves are dagster-ray's `RayClusterClient`.
+cannot. Two things delete its cluster then:
+- the cluster side: in a pod (the `owner_pod_*` settings, from the downward API), the cluster's
+  ownerReference is that pod, so Kubernetes' garbage collector deletes the cluster when the pod
+  goes; a run pod goes with its Job, `ttlSecondsAfterFinished` after the run ended;
+- the cleanup sensor (`defs/ray_cleanup.py`), once the Dagster instance says the run has ended.
+The KubeRay API calls themselves are dagster-ray's `RayClusterClient`.
 """
 
 import time
@@ -29,7 +31,7 @@ from dagster_ray import RayResource
 from pydantic import Field, PrivateAttr
 
 from ml_assets.defs.xray_hooks import XRayConfig, XRayHooks, executing_step
-from ml_assets.ray.cluster_spec import LABEL_PREFIX, ClusterOwner, render_raycluster
+from ml_assets.ray.cluster_spec import LABEL_PREFIX, ClusterOwner, OwnerPod, render_raycluster
 from ml_assets.ray.profiles import DEFAULT_PROFILES_DIR, load_profile, with_overrides
 
 DELETE_ATTEMPTS = 4
@@ -39,7 +41,7 @@ class ClusterDoesNotFitError(RuntimeError):
     """The scheduler cannot place a pod of the cluster: waiting longer would not help."""
 
 
-def owner_of(context: Any, owner_uid: str) -> ClusterOwner:
+def owner_of(context: Any, owner_uid: str, pod: OwnerPod | None = None) -> ClusterOwner:
     """The run, asset (the step's op), partition and code version a cluster is created for."""
     run = context.dagster_run
     tags = run.tags if run is not None else {}
@@ -53,6 +55,7 @@ def owner_of(context: Any, owner_uid: str) -> ClusterOwner:
         asset=executing_step(context),
         partition=partition,
         owner_uid=owner_uid,
+        pod=pod,
     )
 
 
@@ -126,6 +129,18 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
         description="Ray auth token of the cluster (the Secret in the template's "
         "`authOptions.secretName`); set it with dg.EnvVar('RAY_AUTH_TOKEN'), never in code.",
     )
+    owner_pod_name: str | None = Field(
+        default=None,
+        description="The pod the step runs in (downward API `metadata.name`, in "
+        "ML_ASSETS_POD_NAME): the cluster's ownerReference, so that Kubernetes deletes the "
+        "cluster when that pod is deleted, even after a SIGKILL. None outside a pod.",
+    )
+    owner_pod_uid: str | None = Field(
+        default=None, description="That pod's `metadata.uid` (ML_ASSETS_POD_UID)."
+    )
+    owner_pod_namespace: str | None = Field(
+        default=None, description="That pod's `metadata.namespace` (ML_ASSETS_POD_NAMESPACE)."
+    )
     xray: XRayConfig = Field(default_factory=XRayConfig, description="X-Ray collection.")
     poll_interval: float = Field(gt=0, default=0.5, description="Seconds between status polls.")
     timeout: float = Field(
@@ -188,7 +203,7 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
             )
         self.xray_start(context, "kuberay")
         profile = self.resolved_profile()
-        owner = owner_of(context, self.resource_uid)
+        owner = owner_of(context, self.resource_uid, self._owner_pod(context, profile.namespace))
         manifest = render_raycluster(profile, owner)  # pre-flight: raises before any API call
         self._namespace = profile.namespace
         # Named before the request goes out: a cancellation during the call still deletes it.
@@ -202,6 +217,25 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
         self.client.create(body=manifest, namespace=profile.namespace)
         self.xray_name_cluster()
         self.xray_mark("created")
+
+    def _owner_pod(self, context: Any, namespace: str) -> OwnerPod | None:
+        if not (self.owner_pod_name and self.owner_pod_uid):
+            return None
+        pod = OwnerPod(
+            self.owner_pod_name, self.owner_pod_uid, self.owner_pod_namespace or namespace
+        )
+        if pod.namespace != namespace:
+            # The garbage collector finds owners in the dependent's namespace only, and deletes
+            # a dependent whose owner it cannot find: the cluster would die at birth.
+            context.log.warning(
+                f"the step's pod is in namespace {pod.namespace} and its RayCluster goes to "
+                f"{namespace}: a pod can own only what is in its namespace, so only the step "
+                "and the cleanup sensor delete this cluster. Launch runs in the clusters' "
+                "namespace (K8sRunLauncher's job_namespace), or set ML_ASSETS_RAY_NAMESPACE "
+                "to the runs' namespace."
+            )
+            return None
+        return pod
 
     def wait(self, context: Any) -> None:
         """Polls the cluster's status until KubeRay reports it ready (the readiness test of

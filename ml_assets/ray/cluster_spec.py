@@ -32,6 +32,22 @@ GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSc
 
 
 @dataclass(frozen=True)
+class OwnerPod:
+    """The step's pod, from the downward API: the cluster's ownerReference, so that Kubernetes'
+    garbage collector deletes the cluster with the pod, even when the step was SIGKILLed and
+    could not delete it itself. A run pod is deleted with its Job (the launcher's
+    `ttlSecondsAfterFinished`): that bounds how long a cluster outlives its run."""
+
+    name: str
+    uid: str
+    namespace: str
+
+    def reference(self) -> dict:
+        # Not a controller, and no blockOwnerDeletion: that would need delete rights on pods.
+        return {"apiVersion": "v1", "kind": "Pod", "name": self.name, "uid": self.uid}
+
+
+@dataclass(frozen=True)
 class ClusterOwner:
     """Who a cluster belongs to: the Dagster run and step that created it."""
 
@@ -40,6 +56,7 @@ class ClusterOwner:
     partition: str | None = None
     code_version: str = field(default_factory=code_version)
     owner_uid: str = ""  # one resource instance: a retried step gets a new cluster
+    pod: OwnerPod | None = None  # the pod the step runs in, when it runs in one
 
 
 def label_value(value: str) -> str:
@@ -108,6 +125,15 @@ def render_raycluster(
             f"{LABEL_PREFIX}/partition": owner.partition or "",
         },
     }
+    if owner.pod is not None:
+        if owner.pod.namespace != profile.namespace:
+            # The garbage collector looks for an owner in the dependent's namespace only, and
+            # deletes a dependent whose owner it cannot find: the cluster would die at birth.
+            raise ValueError(
+                f"pod {owner.pod.namespace}/{owner.pod.name} cannot own a RayCluster in "
+                f"namespace {profile.namespace!r}: an owner must be in its dependent's namespace"
+            )
+        spec["metadata"]["ownerReferences"] = [owner.pod.reference()]
     spec["spec"]["rayVersion"] = ray_version or version("ray")
 
     head = spec["spec"]["headGroupSpec"]

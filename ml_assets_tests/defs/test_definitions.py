@@ -111,6 +111,31 @@ def test_kuberay_mode_is_configuration_not_code():
     ]
 
 
+def test_in_a_pod_the_kuberay_resource_takes_its_pod_as_the_clusters_owner(monkeypatch, caplog):
+    """The run pod's downward-API variables make it the owner of its clusters; a pod in another
+    namespace than the clusters cannot own them, and the step says so instead of having the
+    garbage collector delete each cluster as it is created."""
+    import logging
+
+    from ml_assets.defs.ray_resource import ray_cluster_resource
+
+    pod = {"ML_ASSETS_POD_NAME": "dagster-run-1-x", "ML_ASSETS_POD_UID": "0a1b-2c3d"}
+    for name, value in {**pod, "ML_ASSETS_POD_NAMESPACE": "ml-assets"}.items():
+        monkeypatch.setenv(name, value)
+    cluster = ray_cluster_resource("kuberay", profile="dev")
+    log = logging.getLogger("kuberay-test")
+    context = type("Context", (), {"log": log})()
+    owner = cluster._owner_pod(context, "ml-assets")
+    assert owner is not None and (owner.name, owner.uid) == ("dagster-run-1-x", "0a1b-2c3d")
+    monkeypatch.setenv("ML_ASSETS_POD_NAMESPACE", "dagster")
+    with caplog.at_level(logging.WARNING, logger="kuberay-test"):
+        assert ray_cluster_resource("kuberay")._owner_pod(context, "ml-assets") is None
+    assert "ML_ASSETS_RAY_NAMESPACE" in caplog.text
+    for name in pod:
+        monkeypatch.delenv(name)
+    assert ray_cluster_resource("kuberay")._owner_pod(context, "ml-assets") is None
+
+
 def test_unknown_ray_mode_is_refused(monkeypatch):
     from ml_assets.defs.ray_resource import ray_cluster_resource
 

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ml_assets_tests.conftest import free_port
 from ml_assets_tests.kube.cluster import DevCluster
+from ml_assets_tests.services import PostgresServer
 
 K8S_DIR = Path(__file__).resolve().parents[2] / "k8s"
 NAMESPACE = "ml-assets"
@@ -210,4 +212,20 @@ def node_s3(dev_cluster, admin, monkeypatch):
         except client.ApiException as error:
             if error.status != 404:
                 raise
+        server.stop()
+
+
+@pytest.fixture
+def node_postgres(dev_cluster):
+    """PostgreSQL in the node's network namespace, on the node's address: the Dagster instance
+    the run pod and this host share, as a managed Postgres would be."""
+    network = dev_cluster.network
+    server = PostgresServer.start(
+        free_port(), host=network.node_address,
+        wrap=lambda command: network.command(*command),
+        trusted_networks=(network.pod_cidr, f"{network.host_address}/32"),  # pods, this host
+    )  # fmt: skip
+    try:
+        yield server
+    finally:
         server.stop()

@@ -33,6 +33,7 @@ def run_job() -> dict:
             {
                 "pod_spec_config": run_config["podSpecConfig"],
                 "container_config": run_config["containerConfig"],
+                "job_spec_config": run_config["jobSpecConfig"],
             }
         ),
     )
@@ -107,3 +108,7 @@ def test_dagster_may_launch_the_run_job_the_values_describe(control_plane):
     created = jobs.create_namespaced_job(NAMESPACE, run_job(), dry_run="All")
     assert created.spec.template.spec.service_account_name == "ml-assets-code-location"
     assert created.spec.template.metadata.labels["app.kubernetes.io/component"] == "run_worker"
+    # Deleted (with its pod, and the RayClusters that pod owns) 10 minutes after the run ended.
+    assert created.spec.ttl_seconds_after_finished == 600
+    env = {e.name: e.value_from for e in created.spec.template.spec.containers[0].env}
+    assert env["ML_ASSETS_POD_UID"].field_ref.field_path == "metadata.uid"

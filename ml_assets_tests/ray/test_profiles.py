@@ -1,10 +1,17 @@
 """Cluster profiles and the RayCluster they render: pure code, no API server needed."""
 
+from dataclasses import replace
 from importlib.metadata import version
 
 import pytest
 
-from ml_assets.ray.cluster_spec import ClusterOwner, cluster_name, label_value, render_raycluster
+from ml_assets.ray.cluster_spec import (
+    ClusterOwner,
+    OwnerPod,
+    cluster_name,
+    label_value,
+    render_raycluster,
+)
 from ml_assets.ray.profiles import ProfileError, load_profile, preflight, with_overrides
 from ml_assets.version import code_version
 
@@ -63,6 +70,22 @@ def test_names_and_label_values_stay_within_kubernetes_limits():
     assert len(name) <= 45 and name == name.lower() and name[0].isalpha()
     value = label_value("a/b c" * 40)
     assert len(value) <= 63 and value[0].isalnum() and value[-1].isalnum()
+
+
+def test_a_step_in_a_pod_makes_that_pod_the_clusters_owner():
+    pod = OwnerPod(
+        "dagster-run-5b0c9a1e-abcde", "0a1b2c3d-0000-4000-8000-000000000001", "ml-assets"
+    )
+    assert "ownerReferences" not in render_raycluster(load_profile("dev"), OWNER)["metadata"]
+    spec = render_raycluster(load_profile("dev"), replace(OWNER, pod=pod))
+    # Only the garbage collector's link: not a controller, no blockOwnerDeletion (which would
+    # need delete rights on pods).
+    assert spec["metadata"]["ownerReferences"] == [
+        {"apiVersion": "v1", "kind": "Pod", "name": pod.name, "uid": pod.uid}
+    ]
+    elsewhere = replace(OWNER, pod=replace(pod, namespace="dagster"))
+    with pytest.raises(ValueError, match="owner must be in its dependent's namespace"):
+        render_raycluster(load_profile("dev"), elsewhere)
 
 
 def test_zero_workers_lets_the_head_do_the_work():

@@ -1,0 +1,185 @@
+"""Runs launched into run pods as production launches them: an instance in PostgreSQL on the
+node's address, dagster-k8s's K8sRunLauncher with the `dagster` account's token, and the run pod
+that `k8s/helm/dagster-values.yaml` describes (its security contexts and account)."""
+
+import os
+import subprocess
+import sys
+
+import yaml
+
+from ml_assets_tests.kube.conftest import NAMESPACE, RAY_TOKEN, STORAGE_SECRET, wait_for
+from ml_assets_tests.kube.control_plane import kubeconfig
+from ml_assets_tests.kube.test_helm_values import VALUES
+from ml_assets_tests.services import PostgresServer
+
+INSTANCE_MAP = "dagster-instance"
+DAGSTER_HOME_IN_POD = "/opt/dagster/dagster_home"
+IMAGE = "ml-assets.local/ml-assets:dev-ray2.60.0-py311"
+RUN_CONFIG = VALUES["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]
+
+
+def account_kubeconfig(control_plane, account: str, path) -> str:
+    """A kubeconfig that authenticates as `account` (a TokenRequest, as its pod would get)."""
+    from kubernetes import client
+
+    token = (
+        client.CoreV1Api(control_plane.api_client())
+        .create_namespaced_service_account_token(
+            account, NAMESPACE, {"spec": {"audiences": ["https://kubernetes.default.svc"]}}
+        )
+        .status.token
+    )
+    path.write_text(yaml.safe_dump(kubeconfig(control_plane.url, control_plane.pki.ca, token)))
+    return str(path)
+
+
+def code_location_env(storage_root: str, **settings: str) -> dict[str, str]:
+    """The settings the code location and its run pods share (the user-code deployment's env)."""
+    return {
+        "ML_ASSETS_RAY": "kuberay",
+        "ML_ASSETS_RAY_PROFILE": "dev",
+        "ML_ASSETS_STORAGE_ROOT": storage_root,
+        "RAY_AUTH_TOKEN": RAY_TOKEN,
+        **settings,
+    }
+
+
+def instance_yaml(
+    postgres: PostgresServer,
+    launcher_kubeconfig: str,
+    env: dict[str, str],
+    *,
+    cpu_request: str = "200m",
+    job_ttl_s: int | None = None,
+    config_maps: dict[str, str] | None = None,
+) -> str:
+    """The instance: runs and events in PostgreSQL, runs launched as Jobs in `ml-assets` with the
+    values' run pod (security contexts, account, the downward API's pod name and uid), the pods'
+    Python environment from its claim, small requests for the 2-core node. `config_maps` mounts
+    ConfigMaps (name -> folder) read-only; `job_ttl_s` replaces the values' Job TTL."""
+    secret = {"name": "ml-assets-ray-auth", "key": "auth_token"}
+    token = {"name": "RAY_AUTH_TOKEN", "valueFrom": {"secretKeyRef": secret}}
+    volumes = [
+        {"name": "environment",
+         "persistentVolumeClaim": {"claimName": "ml-assets-environment", "readOnly": True}}
+    ]  # fmt: skip
+    mounts = [{"name": "environment", "mountPath": "/opt/ml-assets/env", "readOnly": True}]
+    for name, folder in (config_maps or {}).items():
+        volumes.append({"name": name, "configMap": {"name": name}})
+        mounts.append({"name": name, "mountPath": folder, "readOnly": True})
+    job_spec = dict(RUN_CONFIG["jobSpecConfig"])
+    if job_ttl_s is not None:
+        job_spec["ttlSecondsAfterFinished"] = job_ttl_s
+    launcher = {
+        "job_namespace": NAMESPACE,
+        "load_incluster_config": False,
+        "kubeconfig_file": launcher_kubeconfig,
+        "job_image": IMAGE,
+        "image_pull_policy": "Never",
+        "service_account_name": "ml-assets-code-location",
+        "instance_config_map": INSTANCE_MAP,
+        "dagster_home": DAGSTER_HOME_IN_POD,
+        "env_secrets": [STORAGE_SECRET],
+        "env_vars": [
+            f"{name}={value}" for name, value in env.items() if name != "RAY_AUTH_TOKEN"
+        ]  # the token comes from its Secret, below
+        + ["ML_ASSETS_HOME=/tmp/ml-assets"],
+        "volumes": volumes,
+        "volume_mounts": mounts,
+        "run_k8s_config": {
+            "pod_spec_config": RUN_CONFIG["podSpecConfig"],
+            "container_config": {
+                "securityContext": RUN_CONFIG["containerConfig"]["securityContext"],
+                "env": [*RUN_CONFIG["containerConfig"]["env"], token],
+                "resources": {
+                    "requests": {"cpu": cpu_request, "memory": "768Mi"},
+                    "limits": {"memory": "2Gi"},
+                },  # fmt: skip
+            },
+            "job_spec_config": job_spec,
+        },
+        "fail_pod_on_run_failure": True,
+    }
+    postgres_config = {"hostname": postgres.host, "port": postgres.port,
+                       "username": "postgres", "password": "", "db_name": "postgres",
+                       # SQLAlchemy 2.1 maps postgresql:// to psycopg 3; psycopg2 is locked.
+                       "scheme": "postgresql+psycopg2"}  # fmt: skip
+    return yaml.safe_dump(
+        {
+            "storage": {"postgres": {"postgres_db": postgres_config}},
+            # Launch at once: in production the daemon takes runs off the queue and launches
+            # them through the same launcher.
+            "run_coordinator": {
+                "module": "dagster._core.run_coordinator",
+                "class": "DefaultRunCoordinator",
+            },  # fmt: skip
+            "run_launcher": {
+                "module": "dagster_k8s",
+                "class": "K8sRunLauncher",
+                "config": launcher,
+            },  # fmt: skip
+            "telemetry": {"enabled": False},
+        }
+    )
+
+
+def create_instance(admin, home, instance: str) -> None:
+    """`$DAGSTER_HOME/dagster.yaml` for this host and the ConfigMap the run pods read it from."""
+    from kubernetes import client
+
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text(instance)
+    client.CoreV1Api(admin).create_namespaced_config_map(
+        NAMESPACE, {"metadata": {"name": INSTANCE_MAP}, "data": {"dagster.yaml": instance}}
+    )
+
+
+def launch(home, env: dict[str, str], job: str, *extra: str) -> str:
+    """`dagster job launch` from this host, as the UI's launch button does; the run's id."""
+    import dagster as dg
+
+    launched = subprocess.run(
+        [sys.executable, "-m", "dagster", "job", "launch", "-m", "ml_assets.definitions",
+         "-j", job, *extra],
+        env={**os.environ, **env, "DAGSTER_HOME": str(home)},
+        capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert launched.returncode == 0, launched.stdout + launched.stderr
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (record,) = instance.get_run_records(dg.RunsFilter(job_name=job), limit=1)
+        return record.dagster_run.run_id
+
+
+def run_pods(admin, run_id: str) -> list:
+    from kubernetes import client
+
+    return (
+        client.CoreV1Api(admin)
+        .list_namespaced_pod(NAMESPACE, label_selector=f"dagster/run-id={run_id}")
+        .items
+    )
+
+
+def delete_runs(admin) -> None:
+    """The instance's ConfigMap and every run Job, then waits for their pods to go."""
+    from kubernetes import client
+
+    core, batch = client.CoreV1Api(admin), client.BatchV1Api(admin)
+    try:
+        core.delete_namespaced_config_map(INSTANCE_MAP, NAMESPACE)
+    except client.ApiException as error:
+        if error.status != 404:
+            raise
+    for job in batch.list_namespaced_job(NAMESPACE).items:
+        batch.delete_namespaced_job(job.metadata.name, NAMESPACE, propagation_policy="Background")
+    wait_for(
+        lambda: (
+            not core.list_namespaced_pod(
+                NAMESPACE, label_selector="app.kubernetes.io/component=run_worker"
+            ).items
+        ),
+        90,
+        "the run pods to be deleted",
+    )
