@@ -3,6 +3,7 @@
 from bench import (
     cluster_bringup,
     features,
+    fixed_cost,
     leak,
     learning_curve,
     memory,
@@ -24,6 +25,7 @@ BENCHMARKS = (
     cluster_bringup,
     xray_overhead,
     sensor_memory,
+    fixed_cost,
 )
 
 

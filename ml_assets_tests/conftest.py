@@ -1,5 +1,6 @@
 """Fixtures that start real services (Dagster instance, MLflow server) and stop them."""
 
+import contextlib
 import os
 import shutil
 import socket
@@ -8,6 +9,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -106,39 +108,42 @@ def postgres_database(postgres_server, monkeypatch):
         admin.close()
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory):
-    """A real `mlflow server` (SQLite backend, served artifacts) on 127.0.0.1."""
-    root = tmp_path_factory.mktemp("mlflow_server")
+@contextlib.contextmanager
+def running_mlflow_server(
+    root: Path,
+    host: str = "127.0.0.1",
+    artifacts: str | None = None,
+    wrap: Callable[[list[str]], list[str]] = list,
+    env: dict[str, str] | None = None,
+):
+    """A real `mlflow server` (SQLite backend in `root`, served artifacts in `artifacts`, by
+    default under `root`) on `host`; `wrap` runs it elsewhere (a network namespace). Yields its
+    URL; stopped by its process group afterwards."""
     port = free_port()
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
     log = open(root / "server.log", "w")  # noqa: SIM115 (closed at teardown)
     process = subprocess.Popen(
-        [
-            str(VENV_BIN / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+        wrap([str(VENV_BIN / "mlflow"), "server", "--host", host, "--port", str(port),
+              "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+              "--artifacts-destination", artifacts or str(root / "artifacts")]),
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
     try:
-        wait_until_healthy(f"http://127.0.0.1:{port}/health", process, timeout=90)
-        yield f"http://127.0.0.1:{port}"
+        wait_until_healthy(f"http://{host}:{port}/health", process, timeout=90)
+        yield f"http://{host}:{port}"
     finally:
         stop_process_group(process, timeout=20)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real `mlflow server` on 127.0.0.1."""
+    root = tmp_path_factory.mktemp("mlflow_server")
+    try:
+        with running_mlflow_server(root) as url:
+            yield url
+    finally:
         shutil.rmtree(root, ignore_errors=True)
 
 

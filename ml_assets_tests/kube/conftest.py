@@ -229,3 +229,20 @@ def node_postgres(dev_cluster):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def node_mlflow(dev_cluster, tmp_path):
+    """`mlflow server` in the node's network namespace, on the node's address: the tracking
+    server a deployment runs as a service of its own. Its artifacts sit on its own disk and
+    clients reach them only through it (`mlflow-artifacts:`), so a run pod needs its address and
+    nothing else. (A bucket as its artifact store would need boto3 in the server's image.)"""
+    from ml_assets_tests.conftest import running_mlflow_server
+
+    network = dev_cluster.network
+    root = tmp_path / "mlflow-server"
+    root.mkdir()
+    with running_mlflow_server(
+        root, host=network.node_address, wrap=lambda command: network.command(*command)
+    ) as url:
+        yield url

@@ -5,9 +5,12 @@ that `k8s/helm/dagster-values.yaml` describes (its security contexts and account
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
+from ml_assets.ray.profiles import DEFAULT_PROFILES_DIR
 from ml_assets_tests.kube.conftest import NAMESPACE, RAY_TOKEN, STORAGE_SECRET, wait_for
 from ml_assets_tests.kube.control_plane import kubeconfig
 from ml_assets_tests.kube.test_helm_values import VALUES
@@ -17,6 +20,8 @@ INSTANCE_MAP = "dagster-instance"
 DAGSTER_HOME_IN_POD = "/opt/dagster/dagster_home"
 IMAGE = "ml-assets.local/ml-assets:dev-ray2.60.0-py311"
 RUN_CONFIG = VALUES["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]
+PROFILES = "ml-assets-profiles"  # a ConfigMap of cluster profiles, mounted into the run pods
+PROFILES_DIR = "/opt/ml-assets/profiles"
 
 
 def account_kubeconfig(control_plane, account: str, path) -> str:
@@ -163,15 +168,17 @@ def run_pods(admin, run_id: str) -> list:
 
 
 def delete_runs(admin) -> None:
-    """The instance's ConfigMap and every run Job, then waits for their pods to go."""
+    """The instance's and the profiles' ConfigMaps and every run Job, then waits for their pods
+    to go."""
     from kubernetes import client
 
     core, batch = client.CoreV1Api(admin), client.BatchV1Api(admin)
-    try:
-        core.delete_namespaced_config_map(INSTANCE_MAP, NAMESPACE)
-    except client.ApiException as error:
-        if error.status != 404:
-            raise
+    for config_map in (INSTANCE_MAP, PROFILES):
+        try:
+            core.delete_namespaced_config_map(config_map, NAMESPACE)
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
     for job in batch.list_namespaced_job(NAMESPACE).items:
         batch.delete_namespaced_job(job.metadata.name, NAMESPACE, propagation_policy="Background")
     wait_for(
@@ -183,3 +190,83 @@ def delete_runs(admin) -> None:
         90,
         "the run pods to be deleted",
     )
+
+
+def training_profile(folder) -> str:
+    """The dev profile with a worker Ray counts as 2 CPUs (KubeRay rounds a limit of 1.01 up):
+    one for the training worker and one for Ray Data's reads, on a 2-core node; at 0.5 CPU the
+    head took 294 s to start Ray, at the dev profile's 1 CPU nothing else fits. The head holds
+    the job's driver (torch, Ray Train's controller and Ray Data's coordinator) beside Ray's own
+    processes: at the dev profile's 2.5 GiB Ray's memory monitor killed the driver."""
+    profile = yaml.safe_load((DEFAULT_PROFILES_DIR / "dev.yaml").read_text())
+    profile |= {"name": "dev-train", "head_cpu": 0.8, "worker_cpu": 1.01}
+    profile |= {"head_memory_gib": 4, "worker_memory_gib": 3.5}
+    profile["quota"] |= {"max_memory_gib": 10}
+    (folder / "dev-train.yaml").write_text(yaml.safe_dump(profile))
+    return "dev-train"
+
+
+@dataclass(frozen=True)
+class TrainingDeployment:
+    """Where training runs are launched from: the instance's home on this host, and the env of
+    this host's launching process (which reads the profile from `tmp_path`)."""
+
+    home: Path
+    env: dict[str, str]
+
+    def launch(self, request) -> str:
+        """`train_and_publish` for `request` (a runner.PipelineRequest) in a run pod of its own."""
+        config = self.home / f"run-{request.fingerprint()}.yaml"
+        config.write_text(yaml.safe_dump(request.training_run_config()))
+        return launch(self.home, self.env, "train_and_publish", "--config", str(config))
+
+
+def training_deployment(
+    admin, control_plane, postgres, tmp_path: Path, root: str, *, job_ttl_s: int | None = None,
+    **settings: str,
+) -> TrainingDeployment:  # fmt: skip
+    """A deployment whose run pods train on `training_profile`'s clusters (the profile in a
+    ConfigMap, mounted where ML_ASSETS_RAY_PROFILES_DIR points), with `settings` added to the
+    code location's env."""
+    from kubernetes import client
+
+    profile = training_profile(tmp_path)
+    client.CoreV1Api(admin).create_namespaced_config_map(
+        NAMESPACE,
+        {"metadata": {"name": PROFILES},
+         "data": {f"{profile}.yaml": (tmp_path / f"{profile}.yaml").read_text()}},
+    )  # fmt: skip
+    launcher = account_kubeconfig(control_plane, "dagster", tmp_path / "dagster.kubeconfig")
+    env = code_location_env(
+        root, ML_ASSETS_RAY_PROFILE=profile, ML_ASSETS_RAY_PROFILES_DIR=PROFILES_DIR, **settings
+    )
+    home = tmp_path / "dagster_home"
+    instance = instance_yaml(
+        postgres, launcher, env,
+        cpu_request="10m",  # the cluster's head 0.8 + worker 1.01 CPU of the node's 2
+        job_ttl_s=job_ttl_s, config_maps={PROFILES: PROFILES_DIR},
+    )  # fmt: skip
+    create_instance(admin, home, instance)
+    return TrainingDeployment(home, env | {"ML_ASSETS_RAY_PROFILES_DIR": str(tmp_path)})
+
+
+def finished_run(instance, admin, run_id: str, timeout: float = 900):
+    """The run once it has ended; a run that did not succeed fails the test with the end of
+    its event log and its pod's log."""
+    import dagster as dg
+    from kubernetes import client
+
+    run = wait_for(
+        lambda: (r := instance.get_run_by_id(run_id)) is not None and r.is_finished and r,
+        timeout,
+        f"run {run_id} to finish in its run pod",
+    )
+    if run.status != dg.DagsterRunStatus.SUCCESS:
+        messages = [entry.user_message for entry in instance.all_logs(run_id)]
+        core = client.CoreV1Api(admin)
+        logs = [
+            core.read_namespaced_pod_log(pod.metadata.name, NAMESPACE)
+            for pod in run_pods(admin, run_id)
+        ]
+        raise AssertionError(f"run {run.status}:\n" + "\n".join(messages[-40:] + logs)[-8000:])
+    return run

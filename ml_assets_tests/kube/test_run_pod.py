@@ -25,6 +25,7 @@ from ml_assets_tests.kube.run_pods import (
     code_location_env,
     create_instance,
     delete_runs,
+    finished_run,
     instance_yaml,
     launch,
     run_pods,
@@ -51,17 +52,10 @@ def test_a_run_pod_launched_as_in_production_checks_its_ray_cluster(
         run_id = launch(home, env, "ray_cluster_check")
         with dg.DagsterInstance.from_config(str(home)) as instance:
             began = time.monotonic()
-            run = wait_for(
-                lambda: (r := instance.get_run_by_id(run_id)) is not None and r.is_finished and r,
-                600,
-                "the run pod to finish the run",
-            )
+            run = finished_run(instance, admin, run_id, timeout=600)
             print(f"run {run_id}: {run.status} {time.monotonic() - began:.0f}s after launch")
             messages = [entry.user_message for entry in instance.all_logs(run_id)]
             pods = run_pods(admin, run_id)
-            if run.status != dg.DagsterRunStatus.SUCCESS:
-                logs = [core.read_namespaced_pod_log(p.metadata.name, NAMESPACE) for p in pods]
-                pytest.fail(f"run {run.status}:\n" + "\n".join(messages[-40:] + logs)[-8000:])
             (output,) = [
                 e.dagster_event.event_specific_data.metadata
                 for e in instance.all_logs(run_id)
