@@ -127,8 +127,7 @@ def render_raycluster(
     }
     if owner.pod is not None:
         if owner.pod.namespace != profile.namespace:
-            # The garbage collector looks for an owner in the dependent's namespace only, and
-            # deletes a dependent whose owner it cannot find: the cluster would die at birth.
+            # The garbage collector would not find it, and delete the cluster at once.
             raise ValueError(
                 f"pod {owner.pod.namespace}/{owner.pod.name} cannot own a RayCluster in "
                 f"namespace {profile.namespace!r}: an owner must be in its dependent's namespace"

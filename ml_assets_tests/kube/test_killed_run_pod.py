@@ -54,8 +54,9 @@ def ray_jobs(admin, cluster: str) -> list:
     found = client.CustomObjectsApi(admin).get_namespaced_custom_object_status(
         GROUP, VERSION, NAMESPACE, PLURAL, cluster
     )
-    head = found.get("status", {}).get("head", {})
-    if found["status"].get("state") != "ready" or not head.get("serviceIP"):
+    status = found.get("status") or {}  # none until the operator first reconciles it
+    head = status.get("head") or {}
+    if status.get("state") != "ready" or not head.get("serviceIP"):
         return []
     jobs = JobSubmissionClient(
         f"http://{head['serviceIP']}:8265", headers={"Authorization": f"Bearer {RAY_TOKEN}"}
@@ -121,7 +122,7 @@ def test_a_sigkilled_run_pods_cluster_is_deleted_by_kubernetes_within_the_jobs_t
 
         wait_for(lambda: not run_pods(admin, run_id), JOB_TTL_S + 120, "the run pod's deletion")
         pod_gone = time.monotonic() - killed
-        wait_for(lambda: not list_rayclusters(admin), 60, "the cluster's deletion")
+        wait_for(lambda: not list_rayclusters(admin), 120, "the cluster's deletion")
         cluster_gone = time.monotonic() - killed
         wait_for(lambda: not ray_pods(admin), 120, "the cluster's pods to be deleted")
         pods_gone = time.monotonic() - killed
