@@ -34,12 +34,17 @@ def init_ray(resource: RayResource, **options: Any):
 def embedded_ray_options() -> dict[str, Any]:
     """`ray.init` options of the embedded Ray: no dashboard (not in `ray[train,data]`), worker
     logs into the step's log, and without the dashboard's State API, Ray Train's once-a-second
-    complaint about it kept out of that log (ml_assets.ray.worker_setup says why)."""
+    complaint about it kept out of that log (ml_assets.ray.worker_setup says why).
+
+    No preemption watcher either: Ray Train starts it as one more actor, a Python process of its
+    own (about 2.5 CPU-seconds on 2 cores, while the first epoch runs), to watch for nodes that
+    a cloud is about to take away. The embedded Ray's one node is this machine."""
     return {
         "include_dashboard": False,
         "log_to_driver": True,
         "runtime_env": {
-            "worker_process_setup_hook": "ml_assets.ray.worker_setup.quiet_missing_state_api"
+            "worker_process_setup_hook": "ml_assets.ray.worker_setup.quiet_missing_state_api",
+            "env_vars": {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"},
         },
     }
 

@@ -41,7 +41,7 @@ from ml_assets.ranking.loop import (
 )
 from ml_assets.ranking.metrics import log_loss, roc_auc
 from ml_assets.ranking.model import ModelConfig, build_model, set_embedding_prior
-from ml_assets.ranking.shard_cache import ShardCache
+from ml_assets.ranking.shard_cache import Arrays, read_shard
 from ml_assets.ray.scaling import WorkerPlan
 from ml_assets.storage import arrow_filesystem, arrow_path
 
@@ -86,7 +86,8 @@ def _worker_loop(config: dict) -> None:
     if device.type == "cuda" and train.auto_batch_size:
         worker_batch, train = _fill_the_gpu(model.to(device), model_config, train, worker_batch)
     if config["id_counts"] is not None and (train.embedding_prior or train.first_order_prior):
-        counts = torch.from_numpy(ray.get(config["id_counts"]))
+        # A copy: the object store hands out read-only arrays, which torch warns about.
+        counts = torch.tensor(ray.get(config["id_counts"]))
         set_embedding_prior(model, counts, train.embedding_prior, train.first_order_prior)
     optimizer = make_optimizer(model, train)
     history: list[dict] = []
@@ -101,14 +102,16 @@ def _worker_loop(config: dict) -> None:
         history = state["history"]
         start_epoch = state["epoch"] + 1
     model = ray.train.torch.prepare_model(model)
-    shard = ray.train.get_dataset_shard("train")
-    assert shard is not None, "the trainer was given no 'train' dataset"
     dense_cols, cat_cols = tuple(config["dense"]), tuple(config["categorical"])
     label = config["label"]
+    # A small window: this worker reads its own shard once and keeps it (shard_cache).
+    kept = _read_kept_shard(config, rank, world) if config["train_files"] else None
 
-    def chunks() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def chunks() -> Iterator[Arrays]:
         # Ray Data hands over large chunks (its per-batch cost is then paid once per chunk);
         # the loop slices them into shuffled mini-batches itself.
+        shard = ray.train.get_dataset_shard("train")
+        assert shard is not None, "the trainer was given no 'train' dataset"
         for chunk in shard.iter_batches(
             batch_size=worker_batch * config["chunk_batches"],
             batch_format="numpy",
@@ -117,13 +120,10 @@ def _worker_loop(config: dict) -> None:
             columns = cast(dict[str, np.ndarray], chunk)
             yield *to_arrays(columns, dense_cols, cat_cols), columns[label]
 
-    # A small window is read from Ray Data once and then kept in this worker (shard_cache).
-    cache = ShardCache(chunks) if config["keep_in_memory"] else None
-
     def batches(epoch: int) -> Iterator[Batch]:
         rng = np.random.default_rng([train.seed, epoch, rank])
-        if cache is not None:
-            source = cache.batches(worker_batch, rng)
+        if kept is not None:  # a new permutation of every row of the shard each epoch
+            source = in_memory_batches(*kept, worker_batch, rng)
         else:
             source = (
                 batch
@@ -188,6 +188,15 @@ def _worker_loop(config: dict) -> None:
                 (Path(directory) / HISTORY_FILE).write_text(json.dumps(history))
                 checkpoint = ray.train.Checkpoint.from_directory(directory)
             ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def _read_kept_shard(config: dict, rank: int, world: int) -> Arrays:
+    dense, categorical = tuple(config["dense"]), tuple(config["categorical"])
+    columns = [*dense, *categorical, config["label"]]
+    table = read_shard(config["train_files"], config["filesystem"], rank, world, columns)
+    arrays = {name: table.column(name).to_numpy() for name in columns}
+    labels = np.asarray(arrays[config["label"]], dtype=np.float32)
+    return *to_arrays(arrays, dense, categorical), labels
 
 
 def _read_validation(config: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -276,18 +285,19 @@ def fit_distributed(
     validation_files: list[Path] | None = None,
     stream_budget_bytes: int = 512 * 2**20,
 ) -> TrainingOutcome:
-    """Train over Parquet files of encoded rows, streamed to the workers by Ray Data.
+    """Train over Parquet files of encoded rows.
 
     Files and checkpoints are local paths or a bucket's UPaths (`ml_assets.storage`); every
     worker reads them through the same filesystem. A run with the same `run_name` and
     `checkpoint_root` resumes from its latest checkpoint (Ray Train restores it), which is what
     makes a retried Dagster step cheap.
 
-    A window whose rows take less than `cache_below_bytes` in memory is read by Ray Data once, in
-    the first epoch, and then kept by the workers as arrays, each its shard (`ShardCache`, about
-    1.5x the shard's Parquet size): streaming re-executes the read and the conversion every
-    epoch, which on 2 cores costs about a tenth of the samples/s. Larger windows stream within
-    `stream_budget_bytes` of object store (0: Ray Data's own budget), so memory stays flat.
+    A window whose rows take less than `cache_below_bytes` in memory is read once by the workers
+    themselves, each its own equal shard, and kept as arrays (about 1.5x the shard's Parquet
+    size; `shard_cache` says why not through Ray Data); every epoch is a new permutation of the
+    shard's rows. Larger windows are streamed by Ray Data every epoch, the files in a new order
+    each time, within `stream_budget_bytes` of object store (0: Ray Data's own budget), so
+    memory stays flat.
 
     `id_counts` (training rows per embedding row) turns on the per-id priors when
     `train_config.embedding_prior` or `first_order_prior` is set. `validation_files`, encoded
@@ -328,13 +338,16 @@ def fit_distributed(
             object_store_memory=stream_budget_bytes
         )
         dataset_config = ray.train.DataConfig(execution_options=options)
-    # Days arrive in date order; a new order each epoch, plus the shuffle inside each chunk in
-    # the worker loop, keeps the last day from dominating the final weights. The files are
-    # shuffled (randomize_block_order is an all-to-all step: it would hold every block of the
-    # epoch at once). A window kept in memory is shuffled row by row by the workers after the
-    # first epoch.
-    shuffle = ray.data.FileShuffleConfig(seed=train_config.seed, reseed_after_execution=True)
-    dataset = ray.data.read_parquet(train_paths, shuffle=shuffle, filesystem=filesystem)
+    datasets: dict | None = None
+    if streamed:
+        # Days arrive in date order; a new file order each epoch, plus the shuffle inside each
+        # chunk in the worker loop, keeps the last day from dominating the final weights. The
+        # files are shuffled, not the blocks (randomize_block_order is an all-to-all step: it
+        # would hold every block of the epoch at once).
+        shuffle = ray.data.FileShuffleConfig(seed=train_config.seed, reseed_after_execution=True)
+        datasets = {
+            "train": ray.data.read_parquet(train_paths, shuffle=shuffle, filesystem=filesystem)
+        }
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={
@@ -345,7 +358,7 @@ def fit_distributed(
             "categorical": list(categorical),
             "label": label,
             "chunk_batches": chunk_batches,
-            "keep_in_memory": not streamed,
+            "train_files": [] if streamed else train_paths,  # read by the workers themselves
             "train_rows": parquet_rows(train_paths, filesystem),
             "id_counts": None if id_counts is None else ray.put(np.asarray(id_counts)),
             "validation_files": [arrow_path(file) for file in validation_files or []],
@@ -364,7 +377,7 @@ def fit_distributed(
             failure_config=ray.train.FailureConfig(max_failures=max_failures),
             worker_runtime_env={"env_vars": training_worker_env(plan)},
         ),
-        datasets={"train": dataset},
+        datasets=datasets,
         dataset_config=dataset_config,
     )
     result = trainer.fit()

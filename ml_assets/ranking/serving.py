@@ -109,21 +109,33 @@ np.save(sys.argv[3], np.asarray(model.predict(pd.read_parquet(sys.argv[2])), dty
 """
 
 
-def predict_with_its_own_code(model_uri: str, rows: Path, tracking_uri: str) -> np.ndarray:
-    """Click probabilities of a registered model for the rows of a Parquet file."""
+def predict_with_their_own_code(
+    model_uris: list[str], rows: Path, tracking_uri: str
+) -> list[np.ndarray]:
+    """Click probabilities of registered models for the rows of a Parquet file, each scored in
+    a fresh interpreter of its own. The interpreters run side by side: each spends most of its
+    time importing torch and MLflow, so on 2 cores two take about the time of one."""
     with tempfile.TemporaryDirectory(prefix="ml-assets-score-") as scratch:
-        out = Path(scratch, "probabilities.npy")
-        # -I: neither the working directory nor PYTHONPATH may put another ml_assets first.
-        done = subprocess.run(
-            [sys.executable, "-I", "-c", _PREDICT, model_uri, str(rows), str(out)],
-            env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
-            cwd=scratch,
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"scoring {model_uri} failed (exit {done.returncode}): "
-                f"{done.stderr.strip()[-2000:]}"
-            )
-        return np.load(out)
+        outs = [Path(scratch, f"probabilities-{i}.npy") for i in range(len(model_uris))]
+        logs = [Path(scratch, f"scoring-{i}.log") for i in range(len(model_uris))]
+        processes = []
+        for uri, out, log in zip(model_uris, outs, logs, strict=True):
+            with log.open("w") as output:  # a file, not a pipe: nothing waits on a full pipe
+                # -I: neither the working directory nor PYTHONPATH may put another ml_assets
+                # first.
+                processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-I", "-c", _PREDICT, uri, str(rows), str(out)],
+                        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
+                        cwd=scratch,
+                        stdout=output,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        codes = [process.wait() for process in processes]
+        for uri, code, log in zip(model_uris, codes, logs, strict=True):
+            if code != 0:
+                raise RuntimeError(
+                    f"scoring {uri} failed (exit {code}): {log.read_text().strip()[-2000:]}"
+                )
+        return [np.load(out) for out in outs]

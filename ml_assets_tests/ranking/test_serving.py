@@ -11,7 +11,7 @@ import pytest
 
 import ml_assets
 from ml_assets.ranking.artifacts import LoadedModel
-from ml_assets.ranking.serving import predict_with_its_own_code
+from ml_assets.ranking.serving import predict_with_their_own_code
 
 pytestmark = pytest.mark.slow  # a fresh interpreter importing MLflow and torch
 
@@ -29,18 +29,27 @@ def test_a_model_version_scores_with_the_code_it_was_logged_with(tmp_path, monke
     now = "        return self._loaded.predict_raw(frame)"
     assert now in text
     logged_serving.write_text(text.replace(now, "        return np.full(len(frame), 0.25)"))
+    current_code = serving.code_paths
     monkeypatch.setattr(serving, "code_paths", lambda: [str(then)])
     model_dir, raw = trained_model_dir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     monkeypatch.chdir(tmp_path)  # the default artifact root is relative to here
     with mlflow.start_run():
-        info = serving.log_click_model("model", model_dir, raw)
+        then_model = serving.log_click_model("model", model_dir, raw)
+    monkeypatch.setattr(serving, "code_paths", current_code)
+    with mlflow.start_run():
+        now_model = serving.log_click_model("model", model_dir, raw)
     rows = tmp_path / "rows.parquet"
     raw.head(3).write_parquet(rows)
-    assert predict_with_its_own_code(info.model_uri, rows, uri).tolist() == [0.25] * 3
-    # This process's code scores the same rows differently.
-    assert LoadedModel.load(model_dir).predict_raw(raw.head(3)).tolist() != [0.25] * 3
+    # Scored side by side, each in its own interpreter with its own code.
+    then_scores, now_scores = predict_with_their_own_code(
+        [then_model.model_uri, now_model.model_uri], rows, uri
+    )
+    assert then_scores.tolist() == [0.25] * 3
+    here = LoadedModel.load(model_dir).predict_raw(raw.head(3))
+    assert here.tolist() != [0.25] * 3
+    np.testing.assert_allclose(now_scores, here, atol=1e-6)
 
 
 def test_a_model_that_cannot_score_fails_with_its_error(tmp_path):
@@ -48,7 +57,7 @@ def test_a_model_that_cannot_score_fails_with_its_error(tmp_path):
     pl.DataFrame({"x": [1]}).write_parquet(rows)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with pytest.raises(RuntimeError, match=r"scoring models:/no_such_model/1 failed \(exit 1\)"):
-        predict_with_its_own_code("models:/no_such_model/1", rows, uri)
+        predict_with_their_own_code(["models:/no_such_model/1"], rows, uri)
 
 
 def trained_model_dir(tmp_path: Path) -> tuple[Path, pl.DataFrame]:

@@ -1,61 +1,64 @@
-"""A small window's shard is read once, then reshuffled from memory every epoch."""
+"""A worker reads exactly its own equal shard of a small window, from the row groups holding it."""
 
-import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
 
-from ml_assets.ranking.shard_cache import ShardCache
-
-
-class Chunks:
-    """Stands in for Ray Data's chunks of a shard; counts how often the shard was read."""
-
-    def __init__(self, rows: int, chunk: int):
-        self.rows, self.chunk, self.reads = rows, chunk, 0
-
-    def __call__(self):
-        self.reads += 1
-        for start in range(0, self.rows, self.chunk):
-            index = np.arange(start, min(start + self.chunk, self.rows))
-            dense = index[:, None].astype(np.float32)
-            ids = np.stack([index, index], axis=1).astype(np.int64)
-            labels = (index % 2).astype(np.float32)
-            labels.flags.writeable = False  # as Ray Data hands them over
-            yield dense, ids, labels
+from ml_assets.ranking.shard_cache import read_shard, shard_bounds
 
 
-def rows_of(batches) -> list[int]:
-    return [int(v) for dense, _, _ in batches for v in dense[:, 0]]
+def window(tmp_path, rows_per_file=(250, 100, 333), row_group=64) -> list[str]:
+    """Files whose `row` column numbers the window's rows in order, in many row groups."""
+    files, first = [], 0
+    for index, rows in enumerate(rows_per_file):
+        table = pa.table(
+            {
+                "row": pa.array(range(first, first + rows), pa.int64()),
+                "label": pa.array([float(r % 2) for r in range(first, first + rows)]),
+            }
+        )
+        path = tmp_path / f"day-{index}.parquet"
+        pq.write_table(table, path, row_group_size=row_group)
+        files.append(str(path))
+        first += rows
+    return files
 
 
-def test_the_first_pass_reads_the_shard_and_later_passes_do_not():
-    chunks = Chunks(rows=1000, chunk=300)
-    cache = ShardCache(chunks)
-    first = rows_of(cache.batches(64, np.random.default_rng(0)))
-    assert cache.rows == 1000 and chunks.reads == 1
-    second = rows_of(cache.batches(64, np.random.default_rng(1)))
-    third = rows_of(cache.batches(64, np.random.default_rng(2)))
-    assert chunks.reads == 1  # epochs after the first never touch the reader
-    assert sorted(first) == sorted(second) == sorted(third) == list(range(1000))
-    # The first pass shuffles within chunks only; later ones mix rows of every chunk.
-    assert max(first[:300]) < 300
-    assert max(second[:300]) >= 300 and second != third
+@pytest.mark.parametrize("world", [1, 2, 3, 7])
+def test_the_shards_are_equal_disjoint_and_in_order(tmp_path, world):
+    files = window(tmp_path)
+    total = 250 + 100 + 333
+    shards = [read_shard(files, None, rank, world, ["row"]).column("row").to_pylist()
+              for rank in range(world)]  # fmt: skip
+    per_rank = total // world
+    assert [len(shard) for shard in shards] == [per_rank] * world
+    # Together they are the window's rows, less the remainder of fewer than `world` rows.
+    assert [row for shard in shards for row in shard] == list(range(per_rank * world))
 
 
-def test_the_kept_rows_carry_their_own_labels_and_ids():
-    cache = ShardCache(Chunks(rows=500, chunk=128))
-    list(cache.batches(50, np.random.default_rng(0)))
-    for dense, ids, labels in cache.batches(50, np.random.default_rng(3)):
-        assert ids.dtype.is_floating_point is False
-        assert (ids[:, 0] == dense[:, 0].long()).all()
-        assert (labels == dense[:, 0].long() % 2).all()
+def test_only_the_row_groups_that_hold_the_shard_are_read(tmp_path, monkeypatch):
+    files = window(tmp_path)
+    read = []
+    original = pq.ParquetFile.read_row_group
+
+    def counting(self, group, *args, **kwargs):
+        read.append(group)
+        return original(self, group, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", counting)
+    shard = read_shard(files, None, 1, 3, ["row", "label"])  # rows 227..453 of 683
+    assert shard.column("row").to_pylist() == list(range(227, 454))
+    assert shard.column_names == ["row", "label"]
+    # 250 rows in groups of 64: group 3 (192-249); 100: groups 0-1 (250-349); 333: groups 0-1.
+    assert len(read) == 5
 
 
-def test_a_pass_stopped_early_is_not_kept_and_the_next_one_reads_again():
-    chunks = Chunks(rows=1000, chunk=300)
-    cache = ShardCache(chunks)
-    batches = cache.batches(64, np.random.default_rng(0))
-    for _ in range(3):  # max_steps_per_epoch stops the loop after a few steps
-        next(batches)
-    batches.close()
-    assert cache.rows is None
-    assert sorted(rows_of(cache.batches(64, np.random.default_rng(1)))) == list(range(1000))
-    assert chunks.reads == 2 and cache.rows == 1000
+def test_fewer_rows_than_workers_give_empty_shards_of_the_right_columns(tmp_path):
+    files = window(tmp_path, rows_per_file=(2,))
+    shard = read_shard(files, None, 2, 3, ["row", "label"])
+    assert shard.num_rows == 0 and shard.column_names == ["row", "label"]
+
+
+def test_a_rank_outside_the_world_is_refused():
+    with pytest.raises(ValueError, match="rank 3 is outside a world of 3"):
+        shard_bounds(100, 3, 3)

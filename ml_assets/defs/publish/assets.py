@@ -57,7 +57,7 @@ def published_model(
     import mlflow
 
     from ml_assets.ranking.gate import GatePolicy, decide_promotion, serving_skew
-    from ml_assets.ranking.serving import predict_with_its_own_code
+    from ml_assets.ranking.serving import predict_with_their_own_code
     from ml_assets.storage import local_file, read_parquet
 
     client = mlflow_tracking.client()
@@ -92,17 +92,15 @@ def published_model(
             digest = hashlib.file_digest(handle, "sha256").hexdigest()
         client.set_model_version_tag(name, version, "gate.holdout_sha256", digest)
         # The logged model, loaded as a server loads it (a fresh interpreter, its own code),
-        # must score as the evaluation did: training/serving skew stops a model.
-        gap, skew = serving_skew(
-            probabilities, predict_with_its_own_code(ranking_model["model_uri"], rows, uri)
-        )
+        # must score as the evaluation did: training/serving skew stops a model. The champion
+        # is scored on exactly the same rows (a paired comparison), with its own code too.
+        uris = [ranking_model["model_uri"]]
+        if champion is not None:
+            uris.append(f"models:/{name}/{champion}")
+        served, *champion_scores = predict_with_their_own_code(uris, rows, uri)
+        gap, skew = serving_skew(probabilities, served)
         client.set_model_version_tag(name, version, "gate.serving_max_abs_diff", f"{gap:.3g}")
-        # The champion on exactly the same rows (a paired comparison), with its own code too.
-        champion_probabilities = (
-            predict_with_its_own_code(f"models:/{name}/{champion}", rows, uri)
-            if champion is not None
-            else None
-        )
+        champion_probabilities = champion_scores[0] if champion_scores else None
     policy = GatePolicy(**config.model_dump())
     decision = decide_promotion(policy, labels, probabilities, champion_probabilities)
     for key, value in decision.figures.items():

@@ -112,9 +112,9 @@ class TrainingConfig(dg.Config):
     cache_below_mb: int = Field(
         ge=0,
         default=2048,
-        description="Windows smaller than this (uncompressed) are read through Ray Data once "
-        "and then kept in the training workers' memory, reshuffled each epoch; larger ones "
-        "stream every epoch with flat memory.",
+        description="Windows smaller than this (uncompressed) are read once by the training "
+        "workers themselves, each its own shard, and kept in memory, reshuffled each epoch; "
+        "larger ones are streamed by Ray Data every epoch with flat memory.",
     )
     stream_budget_mb: int = Field(
         ge=0,
@@ -166,7 +166,8 @@ def checkpoint_name(run: dg.DagsterRun, config: TrainingConfig, train_dates: lis
     description=(
         "A click model (DCN-v2; DLRM and logistic-regression baselines by config) trained with "
         "Ray Train (TorchTrainer, DDP over gloo on CPU) on the window's encoded features, "
-        "streamed by Ray Data. Checkpoints go to storage that "
+        "kept in the workers' memory (streamed by Ray Data when too large). Checkpoints go to "
+        "storage that "
         "outlives the Ray cluster; the MLflow run holds params, per-epoch metrics and the model."
     ),
 )
