@@ -105,7 +105,7 @@ def _worker_loop(config: dict) -> None:
     dense_cols, cat_cols = tuple(config["dense"]), tuple(config["categorical"])
     label = config["label"]
     # A small window: this worker reads its own shard once and keeps it (shard_cache).
-    kept = _read_kept_shard(config, rank, world) if config["train_files"] else None
+    kept = _read_rows(config, config["train_files"], rank, world) if config["train_files"] else None
 
     def chunks() -> Iterator[Arrays]:
         # Ray Data hands over large chunks (its per-batch cost is then paid once per chunk);
@@ -137,7 +137,12 @@ def _worker_loop(config: dict) -> None:
         if rank == 0:
             print(f"[ranking_model] {message}", flush=True)  # noqa: T201 (Ray forwards it)
 
-    validation = _read_validation(config) if rank == 0 else None
+    # The validation rows, for rank 0 only: one holdout day is small.
+    validation = (
+        _read_rows(config, config["validation_files"])
+        if rank == 0 and config["validation_files"]
+        else None
+    )
     total_steps = steps_per_worker(config["train_rows"], train, world, worker_batch)
     for epoch in range(start_epoch, train.epochs):
         started_at = time.time()
@@ -190,27 +195,14 @@ def _worker_loop(config: dict) -> None:
             ray.train.report(metrics, checkpoint=checkpoint)
 
 
-def _read_kept_shard(config: dict, rank: int, world: int) -> Arrays:
+def _read_rows(config: dict, files: list[str], rank: int = 0, world: int = 1) -> Arrays:
+    """The model's columns of `rank`'s shard of `files` (all of them for rank 0 of 1), as arrays."""
     dense, categorical = tuple(config["dense"]), tuple(config["categorical"])
     columns = [*dense, *categorical, config["label"]]
-    table = read_shard(config["train_files"], config["filesystem"], rank, world, columns)
+    table = read_shard(files, config["filesystem"], rank, world, columns)
     arrays = {name: table.column(name).to_numpy() for name in columns}
     labels = np.asarray(arrays[config["label"]], dtype=np.float32)
     return *to_arrays(arrays, dense, categorical), labels
-
-
-def _read_validation(config: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """The validation rows (rank 0 only), in memory: one holdout day is small."""
-    if not config["validation_files"]:
-        return None
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    files, filesystem = config["validation_files"], config["filesystem"]
-    table = pa.concat_tables([pq.read_table(file, filesystem=filesystem) for file in files])
-    columns = {name: table.column(name).to_numpy() for name in table.column_names}
-    dense, ids = to_arrays(columns, tuple(config["dense"]), tuple(config["categorical"]))
-    return dense, ids, columns[config["label"]]
 
 
 def _validation_point(model: nn.Module, validation: tuple) -> dict:
