@@ -118,21 +118,27 @@ def predict_with_their_own_code(
     with tempfile.TemporaryDirectory(prefix="ml-assets-score-") as scratch:
         outs = [Path(scratch, f"probabilities-{i}.npy") for i in range(len(model_uris))]
         logs = [Path(scratch, f"scoring-{i}.log") for i in range(len(model_uris))]
-        processes = []
-        for uri, out, log in zip(model_uris, outs, logs, strict=True):
-            with log.open("w") as output:  # a file, not a pipe: nothing waits on a full pipe
-                # -I: neither the working directory nor PYTHONPATH may put another ml_assets
-                # first.
-                processes.append(
-                    subprocess.Popen(
-                        [sys.executable, "-I", "-c", _PREDICT, uri, str(rows), str(out)],
-                        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
-                        cwd=scratch,
-                        stdout=output,
-                        stderr=subprocess.STDOUT,
+        processes: list[subprocess.Popen] = []
+        try:
+            for uri, out, log in zip(model_uris, outs, logs, strict=True):
+                with log.open("w") as output:  # a file, not a pipe: none waits on a full pipe
+                    # -I: neither the working directory nor PYTHONPATH may put another
+                    # ml_assets first.
+                    processes.append(
+                        subprocess.Popen(
+                            [sys.executable, "-I", "-c", _PREDICT, uri, str(rows), str(out)],
+                            env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
+                            cwd=scratch,
+                            stdout=output,
+                            stderr=subprocess.STDOUT,
+                        )
                     )
-                )
-        codes = [process.wait() for process in processes]
+            codes = [process.wait() for process in processes]
+        finally:  # an interrupted step leaves no scorer behind
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
         for uri, code, log in zip(model_uris, codes, logs, strict=True):
             if code != 0:
                 raise RuntimeError(

@@ -154,3 +154,29 @@ def test_the_logged_model_is_source_with_a_signature_and_serves_over_http(tmp_pa
     finally:
         stop_process_group(server, timeout=20)
         log.close()
+
+
+def test_an_interrupted_scoring_leaves_no_interpreter_behind(tmp_path):
+    import signal
+
+    import psutil
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    rows = tmp_path / "rows.parquet"
+    pl.DataFrame({"x": [1]}).write_parquet(rows)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    # Half a second in, both interpreters are still importing MLflow (seconds on any machine).
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        with pytest.raises(Interrupted):
+            predict_with_their_own_code(["models:/a/1", "models:/b/1"], rows, uri)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert [c for c in psutil.Process().children(recursive=True) if "-I" in c.cmdline()] == []
