@@ -4,6 +4,7 @@ from bench import (
     cluster_bringup,
     features,
     fixed_cost,
+    fixed_cost_kuberay,
     leak,
     learning_curve,
     memory,
@@ -26,6 +27,7 @@ BENCHMARKS = (
     xray_overhead,
     sensor_memory,
     fixed_cost,
+    fixed_cost_kuberay,
 )
 
 

@@ -39,7 +39,12 @@ def open_root(uri: str, *, endpoint_url: str = "", key: str = "", secret: str = 
         endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL", "")
         key = key or os.environ.get("AWS_ACCESS_KEY_ID", "")
         secret = secret or os.environ.get("AWS_SECRET_ACCESS_KEY", "")
-        options: dict[str, Any] = {"endpoint_url": endpoint_url} if endpoint_url else {}
+        # No listings cache: s3fs keeps a folder's listing for the life of the process by
+        # default, so a code server would never see what run pods write after it first looked
+        # (new landed days, X-Ray records, runs' outputs).
+        options: dict[str, Any] = {"use_listings_cache": False}
+        if endpoint_url:
+            options["endpoint_url"] = endpoint_url
         if key or secret:
             options.update(key=key, secret=secret)
         return cast(Path, UPath(uri, **options))  # UPath has pathlib.Path's methods

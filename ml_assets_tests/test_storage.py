@@ -113,6 +113,22 @@ def test_an_unusable_checkpoint_in_the_bucket_is_set_aside_whole(s3_server, s3_r
     assert f"ray_train/{moved.name}/DISCARDED.txt" in keys
 
 
+def test_a_long_lived_process_sees_what_another_one_wrote_after_it_first_looked(s3_root):
+    """A code server lists a folder, then a run pod writes into it: the next listing has it."""
+    import subprocess
+    import sys
+
+    root = open_root(s3_root)
+    (root / "xray" / "run-1" / "xray.json").write_text("{}")
+    assert [p.name for p in open_root(s3_root).joinpath("xray").glob("*")] == ["run-1"]
+    write = f"from ml_assets.storage import open_root; (open_root({s3_root!r}) / 'xray' / 'run-2' / 'xray.json').write_text('{{}}')"  # noqa: E501
+    subprocess.run([sys.executable, "-c", write], check=True)
+    assert sorted(p.name for p in open_root(s3_root).joinpath("xray").glob("*")) == [
+        "run-1",
+        "run-2",
+    ]
+
+
 def test_wrong_credentials_are_refused_by_the_server(s3_server, s3_root):
     root = open_root(s3_root)
     with atomic_path(root / "a.txt") as temporary:

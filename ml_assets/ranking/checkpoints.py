@@ -44,7 +44,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def _holds_anything(folder: Path) -> bool:
     try:
         return any(folder.iterdir())
-    except FileNotFoundError:  # an object store's leftover folder entry
+    except (FileNotFoundError, NotADirectoryError):  # an object store's leftover folder entry
         return False
 
 

@@ -2,6 +2,8 @@
 
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -56,23 +58,30 @@ def create_ray_token_secret(api_client, token: str) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def dev_cluster(tmp_path_factory):
+@contextmanager
+def prepared_cluster(directory: Path, token: str = RAY_TOKEN) -> Iterator[DevCluster]:
     """The cluster, with `k8s/`'s namespace and RBAC applied, the Ray token Secret and the pods'
-    environment claim; the operator is off (see `real_operator`). Stopping it must leave nothing."""
-    cluster = DevCluster(tmp_path_factory.mktemp("kube"), progress=lambda line: None)
+    environment claim; the operator is off. Stopping it must leave nothing."""
+    cluster = DevCluster(directory, progress=lambda line: None)
     try:
         cluster.start()
         admin = cluster.control_plane.api_client()
         apply(admin, manifests(K8S_DIR / "namespace.yaml"))
         apply(admin, manifests(K8S_DIR / "rbac.yaml"))
-        create_ray_token_secret(admin, RAY_TOKEN)
+        create_ray_token_secret(admin, token)
         cluster.provide_environment(NAMESPACE)
         cluster.scale_operator(0)
         yield cluster
     finally:
         left = cluster.stop()
     assert not left, f"stopping the development cluster left or had to force: {left}"
+
+
+@pytest.fixture(scope="session")
+def dev_cluster(tmp_path_factory):
+    """`prepared_cluster` for the session; `real_operator` turns the operator on."""
+    with prepared_cluster(tmp_path_factory.mktemp("kube")) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")
@@ -183,28 +192,26 @@ BUCKET = "ml-assets"
 STORAGE_SECRET = "ml-assets-storage"  # the Secret the RayCluster template's envFrom reads
 
 
-@pytest.fixture
-def node_s3(dev_cluster, admin, monkeypatch):
+@contextmanager
+def s3_in_node(cluster) -> Iterator:
     """SeaweedFS in the node's network namespace, on the node's address, with bucket
     `ml-assets`: pods reach it as a store in the cluster's network, the host through the node's
     link. Its endpoint and credentials are in Secret `ml-assets-storage` for the Ray pods (create
-    clusters after this fixture) and in the AWS_* variables for this process."""
+    clusters after this) and in the server's `environment` for this process."""
     from kubernetes import client
 
     from ml_assets_tests.object_store import S3Server
 
-    network = dev_cluster.network
+    network = cluster.network
     server = S3Server.start(
         host=network.node_address, wrap=lambda command: network.command(*command)
     )
-    core = client.CoreV1Api(admin)
+    core = client.CoreV1Api(cluster.control_plane.api_client())
     try:
         server.create_bucket(BUCKET)
         core.create_namespaced_secret(
             NAMESPACE, {"metadata": {"name": STORAGE_SECRET}, "stringData": server.environment}
         )
-        for variable, value in server.environment.items():
-            monkeypatch.setenv(variable, value)
         yield server
     finally:
         try:
@@ -216,10 +223,19 @@ def node_s3(dev_cluster, admin, monkeypatch):
 
 
 @pytest.fixture
-def node_postgres(dev_cluster):
+def node_s3(dev_cluster, monkeypatch):
+    """`s3_in_node`, its credentials in the AWS_* variables of this process."""
+    with s3_in_node(dev_cluster) as server:
+        for variable, value in server.environment.items():
+            monkeypatch.setenv(variable, value)
+        yield server
+
+
+@contextmanager
+def postgres_in_node(cluster) -> Iterator[PostgresServer]:
     """PostgreSQL in the node's network namespace, on the node's address: the Dagster instance
-    the run pod and this host share, as a managed Postgres would be."""
-    network = dev_cluster.network
+    the run pods and this host share, as a managed Postgres would be."""
+    network = cluster.network
     server = PostgresServer.start(
         free_port(), host=network.node_address,
         wrap=lambda command: network.command(*command),
@@ -232,17 +248,29 @@ def node_postgres(dev_cluster):
 
 
 @pytest.fixture
-def node_mlflow(dev_cluster, tmp_path):
+def node_postgres(dev_cluster):
+    with postgres_in_node(dev_cluster) as server:
+        yield server
+
+
+@contextmanager
+def mlflow_in_node(cluster, root: Path) -> Iterator[str]:
     """`mlflow server` in the node's network namespace, on the node's address: the tracking
-    server a deployment runs as a service of its own. Its artifacts sit on its own disk and
-    clients reach them only through it (`mlflow-artifacts:`), so a run pod needs its address and
-    nothing else. (A bucket as its artifact store would need boto3 in the server's image.)"""
+    server a deployment runs as a service of its own. Its artifacts sit on its own disk under
+    `root` and clients reach them only through it (`mlflow-artifacts:`), so a run pod needs its
+    address and nothing else. (A bucket as its artifact store would need boto3 in the server's
+    image.)"""
     from ml_assets_tests.conftest import running_mlflow_server
 
-    network = dev_cluster.network
-    root = tmp_path / "mlflow-server"
+    network = cluster.network
     root.mkdir()
     with running_mlflow_server(
         root, host=network.node_address, wrap=lambda command: network.command(*command)
     ) as url:
+        yield url
+
+
+@pytest.fixture
+def node_mlflow(dev_cluster, tmp_path):
+    with mlflow_in_node(dev_cluster, tmp_path / "mlflow-server") as url:
         yield url
