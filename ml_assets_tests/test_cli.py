@@ -100,7 +100,15 @@ def test_run_refuses_bad_arguments_before_running_anything(dagster_home, args, m
 
 
 @pytest.mark.parametrize(
-    ("text", "message"), [("ops: [unclosed", "is not valid YAML"), ("- a\n- b\n", "not a mapping")]
+    ("text", "message"),
+    [
+        ("ops: [unclosed", "is not valid YAML"),
+        ("- a\n- b\n", "not a mapping"),
+        ("ops: [1]", "`ops:` holds a value of type list"),
+        ("resorces: {}", "unknown section(s) 'resorces'"),
+        ("ops: {feature_vocabulary: {config: {train_days: x}}}", "does not fit these assets"),
+        ("ops: {feature_vocabulary: {config: {train_dayz: 1}}}", 'unexpected config entry "train'),
+    ],
 )
 def test_run_refuses_a_bad_config_file(dagster_home, tmp_path, text, message):
     config = tmp_path / "bad.yaml"

@@ -1,6 +1,6 @@
 """Property-based fuzzing (Hypothesis) of what users and files hand the platform: the day-file
-readers, the file pattern, profiles and memory sizes. Each may refuse, but only with its
-documented error, which names the problem; nothing else may escape, and nothing stored changes.
+readers, the file pattern, run configs, profiles and memory sizes. Each may refuse, but only with
+its documented error, which names the problem; nothing else may escape, and nothing stored changes.
 Derandomized, so CI runs the same examples every time."""
 
 import string
@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ml_assets.cli.cluster import _memory_gib
+from ml_assets.defs.automation.settings import AutomationSettings
+from ml_assets.defs.run_config import checked_config_for, load_run_config
 from ml_assets.ranking.errors import DataValidationError
 from ml_assets.ranking.schema import CRITEO_CATEGORICAL, CRITEO_DENSE, LABEL
 from ml_assets.ranking.sources import FileSourceSpec, check_file_pattern, read_file_day
@@ -104,6 +106,53 @@ def test_a_file_pattern_is_refused_or_confined_to_the_source_folder(tmp_path_fac
         return
     file = FileSourceSpec(path=str(root), file_pattern=pattern).file_for(DAY)
     assert file.resolve().is_relative_to(root.resolve()) and DAY in str(file)
+
+
+RUN_CONFIG_NAMES = ["resources", "ops", "execution", "loggers", "config", "feature_vocabulary",
+                    "ranking_model", "source", "storage", "epochs", "train_days", "kind",
+                    "rows_per_day", "end_date", "in_process", "other"]  # fmt: skip
+YAML_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 10**6), st.floats(allow_nan=True),
+              st.text(max_size=8), st.sampled_from(RUN_CONFIG_NAMES)),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(RUN_CONFIG_NAMES) | st.integers(0, 3), inner, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def asset_job():
+    from ml_assets.definitions import defs
+
+    return defs.resolve_implicit_global_asset_job_def()
+
+
+@FUZZ
+@given(document=st.one_of(
+    YAML_VALUES.map(lambda value: yaml.safe_dump(value).encode()),
+    st.text(max_size=60).map(str.encode),
+    st.binary(max_size=60),
+))  # fmt: skip
+def test_a_run_config_is_refused_by_name_or_fits_the_assets_it_is_for(
+    tmp_path_factory, asset_job, document
+):
+    """What `ml-assets run --config` and the automation sensors read: a ValueError that names
+    the file or the misfit, or config that Dagster accepts for the run's assets."""
+    file = tmp_path_factory.mktemp("config") / "run.yaml"
+    file.write_bytes(document)
+    keys = [key for key in asset_job.asset_layer.executable_asset_keys
+            if key.to_user_string() in ("feature_vocabulary", "ranking_model")]  # fmt: skip
+    try:
+        config = load_run_config(file)
+        checked = checked_config_for(asset_job, keys, config)
+    except ValueError as error:
+        assert str(file) in str(error) or "does not fit these assets" in str(error)
+        return
+    assert set(checked.get("ops") or {}) <= {"feature_vocabulary", "ranking_model"}
+    automated = AutomationSettings(run_config_file=str(file)).run_config(
+        ["feature_vocabulary"], end_date=DAY
+    )
+    assert automated["ops"]["feature_vocabulary"]["config"]["end_date"] == DAY
 
 
 @FUZZ

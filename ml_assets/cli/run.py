@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ml_assets.cli.common import FAILED, console, dagster_instance, fail, progress_bar
-from ml_assets.defs.run_config import config_for, load_run_config
+from ml_assets.defs.run_config import checked_config_for, load_run_config
 from ml_assets.defs.window import days_between
 
 
@@ -103,9 +103,14 @@ def run(
     if partitions is not None:
         require_partitions(days, partitions)
 
-    instance = dagster_instance()
     job = defs.resolve_implicit_global_asset_job_def()
     plan = [(day, daily) for day in days if daily] + ([(None, once)] if once else [])
+    try:
+        configs = {tuple(keys): checked_config_for(job, keys, run_config) for _, keys in plan}
+    except ValueError as error:
+        fail(f"--config: {error}", "fix the named fields; `ml-assets reproduce` writes a valid one")
+
+    instance = dagster_instance()
     where = f"profile {profile} (kuberay)" if profile else "local Ray"
     console.print(f"{len(plan)} run(s) on {where}; instance {instance.root_directory}")
     with progress_bar() as progress:
@@ -117,7 +122,7 @@ def run(
                 instance=instance,
                 asset_selection=keys,
                 partition_key=day,
-                run_config=config_for(run_config, [k.to_user_string() for k in keys]),
+                run_config=configs[tuple(keys)],
                 raise_on_error=False,
                 tags={"ml-assets/cli": "run"},
             )
