@@ -281,12 +281,13 @@ def test_drift_sensor_fires_on_shifted_data_and_not_on_the_same_distribution(
     assert "already compared" in tick().skip_message  # one retrain per drift episode
 
 
-def test_daily_schedule_ingests_yesterday_and_retrains_on_its_window(tmp_path):
+def test_daily_schedule_ingests_yesterday_and_retrains_on_its_window(tmp_path, instance):
     from ml_assets.defs.automation.schedule import daily_retrain
 
     run_config = tmp_path / "run.yaml"
     run_config.write_text("ops:\n  ranking_model:\n    config:\n      epochs: 1\n")
     context = dg.build_schedule_context(
+        instance=instance,
         scheduled_execution_time=dt.datetime(2026, 11, 9, 6, tzinfo=dt.UTC),
         resources={"automation": AutomationSettings(run_config_file=str(run_config))},
         repository_def=defs.get_repository_def(),
@@ -301,3 +302,59 @@ def test_daily_schedule_ingests_yesterday_and_retrains_on_its_window(tmp_path):
     }
     assert ops["ranking_model"]["config"] == {"epochs": 1}  # the automation run config
     assert request.tags["ml-assets/trigger"] == "schedule"
+
+
+def schedule_tick(instance, day: str):
+    """The daily_retrain schedule evaluated at 06:00 UTC of `day`."""
+    from ml_assets.defs.automation.schedule import daily_retrain
+
+    context = dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=dt.datetime.combine(
+            dt.date.fromisoformat(day), dt.time(6), dt.UTC
+        ),
+        resources={"automation": AutomationSettings(**SETTINGS)},
+        repository_def=defs.get_repository_def(),
+    )
+    return daily_retrain.evaluate_tick(context)
+
+
+def create_run(instance, request, job_name="ingest_and_retrain"):
+    """The run the daemon creates for a request, tagged as it tags it (queued, not executed:
+    the decisions below read only the instance's run records)."""
+    tags = {**request.tags, "dagster/run_key": request.run_key}
+    if request.partition_key:
+        tags["dagster/partition"] = request.partition_key
+    job = defs.resolve_job_def(request.job_name or job_name)
+    return instance.create_run_for_job(job, run_config=request.run_config, tags=tags)
+
+
+def test_the_schedule_skips_a_day_the_sensors_run_covers_unless_that_run_failed(
+    instance, landing, ml_home
+):
+    for day in (D1, D2, D3):
+        land(landing, day)
+    (request,) = new_data_ticks(instance, landing)()
+    run = create_run(instance, request)
+    for day_after in (D3, D4):  # the schedule's yesterday: D2, then D3, both in the run's range
+        skipped = schedule_tick(instance, day_after)
+        assert skipped.run_requests == [] and run.run_id in skipped.skip_message
+    instance.report_run_failed(run)
+    (retry,) = schedule_tick(instance, D4).run_requests
+    assert retry.partition_key == D3 and retry.tags["ml-assets/trigger"] == "schedule"
+
+
+def test_the_sensor_leaves_a_day_the_schedule_ran_on_that_file_and_runs_a_redelivered_one(
+    instance, landing, ml_home
+):
+    for day in (D1, D2, D3):
+        land(landing, day)
+    (scheduled,) = schedule_tick(instance, D4).run_requests  # D3's file had landed before it
+    create_run(instance, scheduled)
+    tick = new_data_ticks(instance, landing)
+    requests = tick()
+    assert requests and all(r.tags["dagster/asset_partition_range_end"] < D3 for r in requests)
+    assert D3 in LandingCursor.parse(tick.cursor).handled
+    land(landing, D3, rows=500)  # re-delivered after the schedule's run was created
+    (again,) = tick()
+    assert again.tags["dagster/asset_partition_range_end"] == D3

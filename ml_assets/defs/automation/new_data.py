@@ -9,7 +9,8 @@ it is re-delivered. The ready days become:
 - otherwise one `daily_features` run per consecutive block, and the retrain follows on a later
   tick once all of those runs succeeded (or is left out, with the days it lacks in the log).
 Run keys are built from the files' fingerprints, so the same data never triggers twice, and the
-cursor (what was handled, what waits) lives in the instance, so it survives daemon restarts.
+cursor (what was handled, what waits) lives in the instance, so it survives daemon restarts. A
+day the daily_retrain schedule already ran on this file is not run again (`one_run_per_day`).
 
 A sensor, not a declarative automation condition: the trigger is outside Dagster (files), it
 needs validation that can say why it skipped, and retraining must wait for the whole window.
@@ -25,6 +26,12 @@ from dataclasses import asdict, dataclass, field
 import dagster as dg
 
 from ml_assets import environment
+from ml_assets.defs.automation.one_run_per_day import (
+    FAILED,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    schedule_run_since,
+)
 from ml_assets.defs.automation.settings import TRIGGER_TAG, AutomationSettings
 from ml_assets.defs.features.assets import ad_features
 from ml_assets.defs.jobs import (
@@ -38,9 +45,6 @@ from ml_assets.defs.jobs import (
 from ml_assets.defs.partitions import PARTITIONS_START
 from ml_assets.defs.resources import ImpressionSource
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
-FAILED = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 # Files validated per tick: the cursor is saved only when a tick ends, so a tick must end well
 # inside the daemon's timeout even when months of files land at once.
 CHECKS_PER_TICK = 16
@@ -171,6 +175,12 @@ def new_impressions(
             notes.append(f"{landed.date}: waits for the next tick ({checked} files checked)")
             continue
         checked += 1
+        taken = schedule_run_since(context.instance, landed.date, landed.changed)
+        if taken is not None:
+            notes.append(f"{landed.date}: the daily_retrain schedule's run {taken.run_id} read it")
+            cursor.handled[landed.date] = fingerprint
+            cursor.rejected.pop(landed.date, None)
+            continue
         reason = not_ready_reason(spec, landed)
         if reason is None:
             ready[landed.date] = fingerprint

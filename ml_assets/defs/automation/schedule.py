@@ -1,12 +1,14 @@
 """Schedule `daily_retrain`: the floor under the sensors. Every morning it ingests yesterday and
 retrains on the window ending with it, whether or not a sensor fired; with the synthetic source
-it is what brings new days at all. Stopped by default: turn it on in the UI (Automation) or with
+it is what brings new days at all. A day the sensor has a run for is skipped
+(`one_run_per_day`). Stopped by default: turn it on in the UI (Automation) or with
 `dagster schedule start daily_retrain`."""
 
 import datetime as dt
 
 import dagster as dg
 
+from ml_assets.defs.automation.one_run_per_day import sensor_run_covering
 from ml_assets.defs.automation.settings import TRIGGER_TAG, AutomationSettings
 from ml_assets.defs.jobs import DAILY_ASSETS, WINDOW_ASSETS, asset_names, ingest_and_retrain_job
 
@@ -21,6 +23,12 @@ from ml_assets.defs.jobs import DAILY_ASSETS, WINDOW_ASSETS, asset_names, ingest
 )
 def daily_retrain(context: dg.ScheduleEvaluationContext, automation: AutomationSettings):
     yesterday = (context.scheduled_execution_time.date() - dt.timedelta(days=1)).isoformat()
+    taken = sensor_run_covering(context.instance, yesterday)
+    if taken is not None:
+        return dg.SkipReason(
+            f"{yesterday} is in run {taken.run_id} of the new_impressions sensor, which ingests "
+            "it and retrains on its window"
+        )
     return dg.RunRequest(
         run_key=f"daily:{yesterday}",
         partition_key=yesterday,
