@@ -209,14 +209,39 @@ class StoredValuesIOManager(dg.ConfigurableIOManagerFactory):
 
 
 class PickledValues(dg.UPathIOManager):
-    """Dagster's own UPath IO manager with pickled values, on any fsspec path."""
+    """Dagster's own UPath IO manager with pickled values, on any fsspec path.
+
+    The path of an unpartitioned asset names no run, so two runs of one asset at once (a
+    sensor's retrain beside a backfill's) would hand each other's values downstream: a publish
+    would load the other run's model beside its own evaluation. Each value is therefore also
+    kept under the run that made it, and a step loads its upstream from that run; an upstream
+    from an earlier run loads the asset's latest value, as Dagster's own IO managers do."""
 
     extension = ".pickle"
 
     def dump_to_path(self, context: dg.OutputContext, obj, path) -> None:
-        with path.open("wb") as file:
-            pickle.dump(obj, file)
+        data = pickle.dumps(obj)
+        for target in (_run_copy(path, context.run_id), path):
+            self.make_directory(target.parent)
+            with target.open("wb") as file:
+                file.write(data)
 
     def load_from_path(self, context: dg.InputContext, path):
-        with path.open("rb") as file:
+        run_id = _producing_run(context)
+        copy = _run_copy(path, run_id) if run_id else None
+        with (copy if copy is not None and copy.exists() else path).open("rb") as file:
             return pickle.load(file)
+
+
+def _run_copy(path, run_id: str):
+    return path.parent / f"{path.stem}.runs" / f"{run_id}{path.suffix}"
+
+
+def _producing_run(context: dg.InputContext) -> str | None:
+    """The run whose step produced this input, when the input comes from a step (of this run,
+    or of the run it re-executes); None for an asset loaded from whichever run made it last."""
+    upstream = context.upstream_output
+    try:
+        return upstream.run_id if upstream is not None else None
+    except dg.DagsterInvariantViolationError:
+        return None
