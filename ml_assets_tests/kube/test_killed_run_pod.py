@@ -1,18 +1,27 @@
-"""A run pod SIGKILLed in the middle of training, with no cleanup sensor running: the step cannot
-delete its RayCluster, and Kubernetes deletes it anyway. The run's Job fails, is deleted with its
-pod `ttlSecondsAfterFinished` later (the Helm values' `jobSpecConfig`), and the garbage collector
-deletes the RayCluster that pod owns (the downward API's pod name and uid in the step's env),
-and KubeRay's pods with it. The test measures that bound."""
+"""A run pod that dies in the middle of training, with no cleanup sensor running.
 
+SIGKILLed, the step cannot delete its RayCluster, and Kubernetes deletes it anyway: the run's
+Job fails, is deleted with its pod `ttlSecondsAfterFinished` later (the Helm values'
+`jobSpecConfig`), and the garbage collector deletes the RayCluster that pod owns (the downward
+API's pod name and uid in the step's env), and KubeRay's pods with it. The test measures that
+bound.
+
+Deleted (SIGTERM, then SIGKILL when its grace ends), the step deletes its cluster itself, within
+the grace."""
+
+import contextlib
 import os
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from ml_assets import runner
 from ml_assets.definitions import build_definitions
+from ml_assets.storage import open_root
+from ml_assets.xray.record import load_records
 from ml_assets_tests.kube.conftest import (
     BUCKET,
     GROUP,
@@ -27,6 +36,7 @@ from ml_assets_tests.kube.conftest import (
 from ml_assets_tests.kube.run_pods import delete_runs, run_pods, training_deployment
 
 JOB_TTL_S = 20  # the values ship 600 s; the mechanism is the same at any value
+GRACE_S = 30  # Kubernetes' default termination grace period
 
 
 def kill_pod(uid: str) -> int:
@@ -64,16 +74,25 @@ def ray_jobs(admin, cluster: str) -> list:
     return [(job, jobs.get_job_logs(job.submission_id)) for job in jobs.list_jobs()]
 
 
-@pytest.mark.slow
-def test_a_sigkilled_run_pods_cluster_is_deleted_by_kubernetes_within_the_jobs_ttl(
-    real_operator, node_s3, node_postgres, monkeypatch, tmp_path
-):
+@dataclass
+class TrainingRun:
+    admin: object
+    home: Path
+    root: str
+    run_id: str
+    cluster: str
+    pod: object
+    began: float
+
+
+@contextlib.contextmanager
+def training_in_a_run_pod(real_operator, node_postgres, monkeypatch, tmp_path, root: str):
+    """A `train_and_publish` run in a run pod, yielded once its Ray job logs the first epoch
+    on its RayCluster, which the pod owns; every run's Job and pod deleted afterwards."""
     import dagster as dg
     from kubernetes import client
 
     admin = real_operator.control_plane.api_client()
-    batch = client.BatchV1Api(admin)
-    root = f"s3://{BUCKET}/killed-run"
     monkeypatch.setenv("ML_ASSETS_STORAGE_ROOT", root)
     deployment = training_deployment(
         admin, real_operator.control_plane, node_postgres, tmp_path, root, job_ttl_s=JOB_TTL_S
@@ -103,24 +122,36 @@ def test_a_sigkilled_run_pods_cluster_is_deleted_by_kubernetes_within_the_jobs_t
             "training's first steps on the cluster",
         )
         print(f"RayCluster {cluster} is training {time.monotonic() - began:.0f}s")
+        yield TrainingRun(admin, deployment.home, root, run_id, cluster, pod, began)
+    finally:
+        delete_runs(admin)
 
+
+def job_failed(admin, pod) -> bool:
+    from kubernetes import client
+
+    job = client.BatchV1Api(admin).read_namespaced_job_status(
+        pod.metadata.labels["job-name"], NAMESPACE
+    )
+    return any(c.type == "Failed" and c.status == "True" for c in job.status.conditions or [])
+
+
+@pytest.mark.slow
+def test_a_sigkilled_run_pods_cluster_is_deleted_by_kubernetes_within_the_jobs_ttl(
+    real_operator, node_s3, node_postgres, monkeypatch, tmp_path
+):
+    root = f"s3://{BUCKET}/killed-run"
+    with training_in_a_run_pod(real_operator, node_postgres, monkeypatch, tmp_path, root) as run:
+        admin, cluster, pod = run.admin, run.cluster, run.pod
         assert kill_pod(pod.metadata.uid) >= 1
         killed = time.monotonic()
-        wait_for(
-            lambda: any(
-                c.type == "Failed" and c.status == "True"
-                for c in batch.read_namespaced_job_status(pod.metadata.labels["job-name"],
-                                                          NAMESPACE).status.conditions or []
-            ),
-            120,
-            "the run's Job to fail",
-        )  # fmt: skip
+        wait_for(lambda: job_failed(admin, pod), 120, "the run's Job to fail")
         failed = time.monotonic() - killed
         # The step died with its pod: its cluster is still there, training for nobody.
         assert list_rayclusters(admin) == [cluster]
         assert [job.status for job, _ in ray_jobs(admin, cluster)] == ["RUNNING"]
 
-        wait_for(lambda: not run_pods(admin, run_id), JOB_TTL_S + 120, "the run pod's deletion")
+        wait_for(lambda: not run_pods(admin, run.run_id), JOB_TTL_S + 120, "the pod's deletion")
         pod_gone = time.monotonic() - killed
         wait_for(lambda: not list_rayclusters(admin), 120, "the cluster's deletion")
         cluster_gone = time.monotonic() - killed
@@ -133,5 +164,38 @@ def test_a_sigkilled_run_pods_cluster_is_deleted_by_kubernetes_within_the_jobs_t
         )
         # Deleted by the Job's TTL and the garbage collector, not before.
         assert pod_gone >= failed + JOB_TTL_S - 2  # the TTL's clock counts whole seconds
-    finally:
-        delete_runs(admin)
+
+
+@pytest.mark.slow
+def test_a_run_pod_deleted_mid_training_deletes_its_cluster_within_the_grace_period(
+    real_operator, node_s3, node_postgres, monkeypatch, tmp_path
+):
+    """What terminating a run from the UI, a drain or an eviction does: the pod is deleted with
+    its 30 s grace, so the run process gets SIGTERM, and SIGKILL when the grace ends. Dagster
+    maps SIGTERM to an interrupt; the step must delete its cluster and write its X-Ray record
+    within the grace, itself, before the garbage collector could act (its owner pod still
+    exists until the process exits)."""
+    import dagster as dg
+    from kubernetes import client
+
+    root = f"s3://{BUCKET}/terminated-run"
+    with training_in_a_run_pod(real_operator, node_postgres, monkeypatch, tmp_path, root) as run:
+        admin, pod = run.admin, run.pod
+        client.CoreV1Api(admin).delete_namespaced_pod(
+            pod.metadata.name, NAMESPACE, grace_period_seconds=GRACE_S
+        )
+        terminated = time.monotonic()
+        wait_for(lambda: not list_rayclusters(admin), GRACE_S, "the step to delete its cluster")
+        cluster_gone = time.monotonic() - terminated
+        wait_for(lambda: not run_pods(admin, run.run_id), GRACE_S + 30, "the run pod's exit")
+        pod_gone = time.monotonic() - terminated
+        wait_for(lambda: not ray_pods(admin), 120, "the cluster's pods to be deleted")
+        print(f"SIGTERM -> RayCluster deleted {cluster_gone:.1f}s, run pod gone {pod_gone:.1f}s")
+        with dg.DagsterInstance.from_config(str(run.home)) as instance:
+            status = instance.get_run_by_id(run.run_id).status
+        (record,) = load_records(open_root(f"{root}/xray"), run.run_id)
+
+    # The step deleted its cluster, before its process ended, and recorded that it did.
+    assert cluster_gone <= pod_gone
+    assert "deleted" in record.timeline and record.outcome == "failed"
+    assert status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
