@@ -164,7 +164,14 @@ def run_driver(ray_cluster: RayResource, context: Any, function: str, request: d
     step's cluster, where that cluster wants its driver: in this process for the embedded Ray
     or an existing one, as a Ray job on the head for KubeRay. Asset code is the same for all."""
     run = getattr(ray_cluster, "run_driver", None)
-    return run(context, function, request) if run is not None else run_in_process(function, request)
+    try:
+        if run is not None:
+            return run(context, function, request)
+        return run_in_process(function, request)
+    except BaseException as error:  # an interruption included: no STEP_FAILURE is logged yet
+        if isinstance(ray_cluster, XRayHooks):
+            ray_cluster.xray_failed(error)
+        raise
 
 
 def ray_cluster_resource(mode: str, profile: str | None = None) -> RayResource:

@@ -110,6 +110,14 @@ class XRayHooks:
         else:
             context.log.info(f"connected to {name} as a Ray driver")
 
+    def xray_failed(self, error: BaseException) -> None:
+        """The step's Ray work raised: an interruption (SIGTERM of a run pod) ends the step
+        before Dagster logs its failure, where `xray_collect` would look for it."""
+        if self._xray is not None:
+            self._xray.outcome = "failed"
+            name = type(error).__name__
+            self._xray.error = (f"{name}: {error}" if str(error) else name)[:4000]
+
     def xray_mark(self, event: str) -> None:
         if self._xray is not None:
             self._xray.mark(event)
@@ -155,8 +163,10 @@ class XRayHooks:
                 if exception is not None
                 else step_failure(context, record.run_id, record.step)
             )
-            record.outcome = "failed" if error else "succeeded"
-            record.error = error[:4000] if error else None
+            if error:
+                record.outcome, record.error = "failed", error[:4000]
+            elif record.outcome != "failed":  # a failure the step's Ray work reported stands
+                record.outcome = "succeeded"
         except Exception as error:
             context.log.warning(f"X-Ray: could not read the step's outcome: {error}")
         probes, self._xray_probes = self._xray_probes, None
