@@ -189,4 +189,8 @@ def test_values_handed_between_steps_live_in_the_bucket(s3_server, s3_root, inst
         resources={"io_manager": StoredValuesIOManager(storage=storage)},
     )
     assert result.output_for_node("model").endswith("run-1/model")
-    assert bucket_keys(s3_server, s3_root) == {"dagster/window.pickle", "dagster/model.pickle"}
+    run = result.run_id
+    assert bucket_keys(s3_server, s3_root) == {
+        "dagster/window.pickle", f"dagster/window.runs/{run}.pickle",
+        "dagster/model.pickle", f"dagster/model.runs/{run}.pickle",
+    }  # fmt: skip
