@@ -106,7 +106,9 @@ def run(
     job = defs.resolve_implicit_global_asset_job_def()
     plan = [(day, daily) for day in days if daily] + ([(None, once)] if once else [])
     try:
-        configs = {tuple(keys): checked_config_for(job, keys, run_config) for _, keys in plan}
+        # One check per set of assets: every day of a range runs the same daily assets.
+        selections = {tuple(keys) for _, keys in plan}
+        configs = {keys: checked_config_for(job, keys, run_config) for keys in selections}
     except ValueError as error:
         fail(f"--config: {error}", "fix the named fields; `ml-assets reproduce` writes a valid one")
 
