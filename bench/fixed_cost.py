@@ -4,9 +4,9 @@
 window each time, one epoch), and each step's X-Ray timeline is split into: request to cluster
 ready (Ray started and connected), ready to training started (Ray Train's controller, helper
 actors and worker group, the workers' shards read), the training itself (with the time the
-trainers waited for batches in it, `data_wait_s`), and training finished to cluster gone (the
-model saved, logged, evaluated and published: the in-process run holds its resources until its
-last step; Ray shut down). Fixed cost = the step's cluster time minus its training.
+trainers waited for batches in it, `data_wait_s`), and training finished to cluster gone (Ray
+Train's workers ended, X-Ray's samples and logs collected, Ray shut down: the cluster lives only
+while the step's Ray work runs). Fixed cost = the step's cluster time minus its training.
 Printed per run and as the mean, with the fixed share of the step; the goal is <= 15 s.
 
     .venv/bin/python -m bench.fixed_cost [--runs 3] [--rows-per-day 20000]

@@ -1,9 +1,10 @@
 """`kuberay` mode: an ephemeral RayCluster per materialization, created, used and always deleted.
 
-Lifecycle (dagster-ray's `RayResource`): pre-flight -> create -> wait until ready -> the step runs
--> delete, with the delete in a `finally` that also runs on step failure, readiness timeout,
-Dagster step retry (every attempt owns a new cluster) and run cancellation, including a
-cancellation that lands while the create request is in flight.
+Lifecycle (dagster-ray's `RayResource`, driven by `step_cluster` when the step's Ray work starts):
+pre-flight -> create -> wait until ready -> the step's Ray jobs -> delete, with the delete in a
+`finally` that also runs on step failure, readiness timeout, Dagster step retry (every attempt
+owns a new cluster) and run cancellation, including a cancellation that lands while the create
+request is in flight.
 
 The step never joins the cluster. Its Ray work goes to the head as a Ray job (`run_driver`:
 dagster-ray's `PipesRayJobClient` against the Jobs API, with the token), because a Ray driver
@@ -30,6 +31,7 @@ import dagster as dg
 from dagster_ray import RayResource
 from pydantic import Field, PrivateAttr
 
+from ml_assets.defs.ray_resource import StepLifecycle
 from ml_assets.defs.xray_hooks import XRayConfig, XRayHooks, executing_step
 from ml_assets.ray.cluster_spec import LABEL_PREFIX, ClusterOwner, OwnerPod, render_raycluster
 from ml_assets.ray.profiles import DEFAULT_PROFILES_DIR, load_profile, with_overrides
@@ -142,6 +144,9 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
         default=None, description="That pod's `metadata.namespace` (ML_ASSETS_POD_NAMESPACE)."
     )
     xray: XRayConfig = Field(default_factory=XRayConfig, description="X-Ray collection.")
+    lifecycle: StepLifecycle = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
+        default_factory=StepLifecycle, description="When the cluster lives."
+    )
     poll_interval: float = Field(gt=0, default=0.5, description="Seconds between status polls.")
     timeout: float = Field(
         gt=0, default=600.0, description="Seconds to wait for the cluster to be ready."
@@ -155,6 +160,7 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
     )
 
     _namespace: str | None = PrivateAttr(default=None)  # fixed at create time
+    _released_name: str | None = PrivateAttr(default=None)  # the step's cluster, once deleted
     _dashboard_port: int = PrivateAttr(default=8265)
     _client: Any = PrivateAttr(default=None)
     _xray: Any = PrivateAttr(default=None)
@@ -174,7 +180,7 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
 
     @property
     def name(self) -> str:
-        return self._name or "unnamed-raycluster"
+        return self._name or self._released_name or "unnamed-raycluster"
 
     @property
     def host(self) -> str:
@@ -395,16 +401,25 @@ class KubeRayEphemeralCluster(XRayHooks, RayResource):
                 context.log.warning(f"deleting {self.name} failed ({error}); retrying")
                 time.sleep(0.5 * attempt)  # back-off between API retries
 
-    def cleanup(self, context: Any, exception: BaseException | None) -> None:
-        deleted = False
-        try:
-            self._before_delete(context, exception)
-        finally:  # nothing before it, not even an interruption, may keep the cluster alive
-            try:
-                super().cleanup(context, exception)
-                deleted = self.created
-            finally:
-                self.xray_finish(context, deleted=deleted)
+    def on_cleanup(self, context: Any, *, deleted: bool) -> None:
+        super().on_cleanup(context, deleted=deleted)
+        if deleted:
+            self.xray_mark("deleted")
 
-    def _before_delete(self, context: Any, exception: BaseException | None) -> None:
-        self.xray_collect(context, exception)  # while the cluster exists
+    def release(self, context: Any, exception: BaseException | None) -> None:
+        """Deletes the step's cluster (dagster-ray's cleanup, by its policy), X-Ray's samples
+        and logs collected first. A delete that fails keeps the name, so that teardown tries
+        again; one that succeeds lets a later `create` make a fresh cluster."""
+        if not self.created:
+            return
+        try:
+            self.xray_collect(context)  # while the cluster exists
+        finally:  # nothing before it, not even an interruption, may keep the cluster alive
+            super().cleanup(context, exception)
+        self._released_name, self._name, self._host = self._name, None, None
+
+    def cleanup(self, context: Any, exception: BaseException | None) -> None:
+        try:
+            self.release(context, exception)
+        finally:
+            self.xray_finish(context, exception)

@@ -2,13 +2,22 @@
 
 Built on dagster-ray's `RayResource` lifecycle (create -> wait -> connect -> cleanup, with cleanup
 on failure and interruption). Assets take `ray_cluster: RayResource` and never know which one.
+
+The ephemeral resources (embedded Ray, KubeRay) default to `Lifecycle(create=False)`: their
+cluster lives exactly as long as the step's Ray work (`run_driver`), not as long as the resource.
+A resource lives as long as the process that set it up, and an in-process executor sets up every
+resource once, at run start: a cluster created then would idle through every step of the run
+before and after the one that uses it.
 """
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 from dagster_ray import LocalRay, RayResource
+from dagster_ray.configs import Lifecycle
 from pydantic import Field, PrivateAttr
 
 from ml_assets import environment
@@ -49,6 +58,19 @@ def embedded_ray_options() -> dict[str, Any]:
     }
 
 
+class StepLifecycle(Lifecycle):
+    """dagster-ray's lifecycle with creation left to the step's Ray work (`step_cluster`).
+    A subclass, not `Lifecycle(create=False)` as a field default: Dagster's config schema takes
+    a nested config's defaults from its class."""
+
+    create: bool = Field(
+        default=False,
+        description="False: the cluster starts when the step's Ray work starts and is deleted "
+        "when that work returns. True: it starts at resource setup and is deleted at teardown "
+        "(for an in-process executor: it lives through the whole run).",
+    )
+
+
 class LocalRayCluster(XRayHooks, LocalRay):
     """An embedded Ray started for the step and shut down after it.
 
@@ -69,6 +91,9 @@ class LocalRayCluster(XRayHooks, LocalRay):
         description="Object store size in MiB. None: Ray's default (30% of RAM).",
     )
     xray: XRayConfig = Field(default_factory=XRayConfig, description="X-Ray collection.")
+    lifecycle: StepLifecycle = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
+        default_factory=StepLifecycle, description="When the cluster lives."
+    )
 
     _xray: Any = PrivateAttr(default=None)
     _xray_probes: Any = PrivateAttr(default=None)
@@ -109,19 +134,32 @@ class LocalRayCluster(XRayHooks, LocalRay):
             "gpus": int(resources.get("GPU", 0)),
         }
 
-    def cleanup(self, context: Any, exception: BaseException | None) -> None:
+    def release(self, context: Any, exception: BaseException | None) -> None:
+        """Shuts this step's Ray down, X-Ray's samples and logs collected first, and ends Ray
+        processes that outlive the shutdown. A later `connect` starts a fresh Ray."""
+        if self._context is None:
+            return
         from ml_assets.ray.leftovers import end_survivors, ray_descendants
 
-        self.xray_collect(context, exception)
+        self.xray_collect(context)
         ray_processes = ray_descendants()
-        super().cleanup(context, exception)
+        try:
+            super().cleanup(context, exception)  # ray.shutdown()
+        finally:
+            self._context = None
         killed = end_survivors(ray_processes)
         if killed:
             context.log.warning(
                 f"the embedded Ray left {len(killed)} process(es) after shutdown; killed "
                 + ", ".join(killed)
             )
-        self.xray_finish(context, deleted=True)  # the embedded Ray is shut down
+        self.xray_mark("deleted")
+
+    def cleanup(self, context: Any, exception: BaseException | None) -> None:
+        try:
+            self.release(context, exception)
+        finally:
+            self.xray_finish(context, exception)
 
 
 class ExistingRayCluster(RayResource):
@@ -159,19 +197,48 @@ def run_in_process(function: str, request: dict) -> dict:
     return load_function(function)(request)
 
 
+@contextlib.contextmanager
+def step_cluster(ray_cluster: RayResource, context: Any) -> Iterator[None]:
+    """The step's cluster for one piece of its Ray work: created, readied and connected (the
+    public halves of dagster-ray's setup, with its hooks) when the work starts, and released
+    (deleted, or shut down) when it returns or fails, an interruption included. A resource set
+    up with `Lifecycle(create=True)`, or one that cannot release (an existing cluster), is
+    used as it is: its teardown owns it."""
+    release = getattr(ray_cluster, "release", None)
+    if ray_cluster.lifecycle.create or release is None:
+        yield
+        return
+    failure: BaseException | None = None
+    try:
+        ray_cluster.create(context)
+        ray_cluster.on_create(context)
+        ray_cluster.wait(context)
+        ray_cluster.on_ready(context)
+        ray_cluster.connect(context)
+        ray_cluster.on_connect(context)
+        yield
+    except BaseException as error:
+        failure = error
+        raise
+    finally:
+        release(context, failure)
+
+
 def run_driver(ray_cluster: RayResource, context: Any, function: str, request: dict) -> dict:
     """Runs `function` (`module:name` in ml_assets, JSON in and out) as the Ray driver of the
     step's cluster, where that cluster wants its driver: in this process for the embedded Ray
-    or an existing one, as a Ray job on the head for KubeRay. Asset code is the same for all."""
+    or an existing one, as a Ray job on the head for KubeRay. Asset code is the same for all.
+    The cluster lives while this runs (`step_cluster`)."""
     run = getattr(ray_cluster, "run_driver", None)
-    try:
-        if run is not None:
-            return run(context, function, request)
-        return run_in_process(function, request)
-    except BaseException as error:  # an interruption included: no STEP_FAILURE is logged yet
-        if isinstance(ray_cluster, XRayHooks):
-            ray_cluster.xray_failed(error)
-        raise
+    with step_cluster(ray_cluster, context):
+        try:
+            if run is not None:
+                return run(context, function, request)
+            return run_in_process(function, request)
+        except BaseException as error:  # an interruption included: no STEP_FAILURE is logged yet
+            if isinstance(ray_cluster, XRayHooks):
+                ray_cluster.xray_failed(error)
+            raise
 
 
 def ray_cluster_resource(mode: str, profile: str | None = None) -> RayResource:

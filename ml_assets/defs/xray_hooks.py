@@ -1,11 +1,12 @@
 """X-Ray collection wired into the Ray resources' lifecycle.
 
 The resource owns the record: it marks the lifecycle events as dagster-ray's hooks fire, starts a
-probe per node once connected, collects the samples and Ray's logs in `cleanup` *before* the
-cluster is disconnected and deleted, and writes the record (JSON + self-contained HTML) after it
-is gone, next to the MLflow run when the step attached one. Steps add what only they know
-(training times, throughput) through `xray_record()` and show a summary with `xray_metadata()`.
-Collection never fails a step: an X-Ray problem is logged as a warning.
+probe per node once connected, and collects the samples and Ray's logs *before* the cluster is
+disconnected and deleted. The record outlives its cluster: the step adds what only it knows
+(training times, throughput, its MLflow run) through `xray_record()` after its Ray work and
+cluster are gone, and shows a summary with `xray_metadata()`; the resource's teardown writes the
+record (JSON + self-contained HTML) with the step's outcome, next to the MLflow run when the step
+attached one. Collection never fails a step: an X-Ray problem is logged as a warning.
 """
 
 import time
@@ -88,6 +89,8 @@ class XRayHooks:
         return {}
 
     def xray_start(self, context: Any, mode: str) -> XRayRecord | None:
+        if self._xray is not None and "deleted" in self._xray.timeline:
+            self.xray_finish(context, None)  # an earlier step's cluster, in the same process
         if not self.xray.enabled or self._xray is not None:
             return self._xray
         run = context.dagster_run
@@ -150,12 +153,28 @@ class XRayHooks:
         except Exception as error:  # X-Ray must never fail the step
             context.log.warning(f"X-Ray: could not start utilization probes: {error}")
 
-    def xray_collect(self, context: Any, exception: BaseException | None) -> None:
+    def xray_collect(self, context: Any) -> None:
         """Before teardown: pull samples and log tails off the cluster while it still exists,
         within `collect_timeout_s`. Never raises an Exception: the delete comes after it."""
+        probes, self._xray_probes = self._xray_probes, None
+        if self._xray is None or not probes:
+            return
+        try:
+            from ml_assets.ray.xray_probe import collect
+
+            self._xray.samples, self._xray.logs = collect(
+                probes, self.xray.log_lines, timeout_s=self.xray.collect_timeout_s
+            )
+        except Exception as error:
+            context.log.warning(f"X-Ray: could not collect samples and logs: {error}")
+
+    def xray_finish(self, context: Any, exception: BaseException | None) -> None:
+        """The step is over: the record takes its outcome, is written and is attached to the
+        MLflow run."""
         record = self._xray
         if record is None:
             return
+        self._xray = None
         try:
             # A step's own exception is not thrown into its resources: ask the event log.
             error = (
@@ -169,26 +188,6 @@ class XRayHooks:
                 record.outcome = "succeeded"
         except Exception as error:
             context.log.warning(f"X-Ray: could not read the step's outcome: {error}")
-        probes, self._xray_probes = self._xray_probes, None
-        if not probes:
-            return
-        try:
-            from ml_assets.ray.xray_probe import collect
-
-            record.samples, record.logs = collect(
-                probes, self.xray.log_lines, timeout_s=self.xray.collect_timeout_s
-            )
-        except Exception as error:
-            context.log.warning(f"X-Ray: could not collect samples and logs: {error}")
-
-    def xray_finish(self, context: Any, deleted: bool) -> None:
-        """After teardown: the record is complete; write it and attach it to the MLflow run."""
-        record = self._xray
-        if record is None:
-            return
-        if deleted:
-            record.mark("deleted")
-        self._xray = None
         try:
             from ml_assets.storage import local_copy
             from ml_assets.xray.report import render_html
@@ -240,12 +239,12 @@ def xray_metadata(ray_cluster: Any, history: list[dict]) -> dict[str, Any]:
         record.mark("training_finished", history[-1]["finished_at"])
     samples = ray_cluster.xray_snapshot()
     directory = record_dir(xray_root(ray_cluster.xray), record.run_id, record.step)
-    # The cluster still lives: outcome, logs and the final duration come with the record.
+    # The step's outcome is known only once it ends: it comes with the record.
     summary = record.summary() | {"utilization_samples": len(samples)}
     metadata: dict[str, Any] = {
         f"xray_{key}": value
         for key, value in summary.items()
-        if value is not None and key not in ("outcome", "log_files", "cluster_seconds")
+        if value is not None and key != "outcome"
     }
     metadata["xray_record"] = dg.MetadataValue.path(str(directory / "xray.json"))
     metadata["xray_report"] = dg.MetadataValue.path(str(directory / "report.html"))

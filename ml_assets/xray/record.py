@@ -58,6 +58,8 @@ class XRayRecord:
         if event not in EVENTS:
             raise ValueError(f"unknown X-Ray event {event!r}; known: {EVENTS}")
         self.timeline.setdefault(event, time.time() if at is None else at)
+        # In the order things happened: a step marks its training after its cluster is gone.
+        self.timeline = dict(sorted(self.timeline.items(), key=lambda item: item[1]))
 
     @property
     def cluster_hours(self) -> float:

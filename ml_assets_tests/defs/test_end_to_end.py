@@ -2,6 +2,7 @@
 
 import shutil
 
+import dagster as dg
 import mlflow
 import numpy as np
 import polars as pl
@@ -38,6 +39,18 @@ def champion_version(client, name="ads_ctr_ranker"):
     from ml_assets.model_registry import current_champion
 
     return current_champion(client, name)
+
+
+def step_span(instance, run_id: str, step: str) -> tuple[float, float]:
+    """When the step started and when it succeeded, from the run's event log."""
+    times = {
+        entry.dagster_event_type: entry.timestamp
+        for entry in instance.all_logs(run_id)
+        if entry.step_key == step
+        and entry.dagster_event_type
+        in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS)
+    }
+    return times[dg.DagsterEventType.STEP_START], times[dg.DagsterEventType.STEP_SUCCESS]
 
 
 def test_pipeline_publishes_a_champion_that_a_worse_model_cannot_replace(
@@ -80,6 +93,11 @@ def test_pipeline_publishes_a_champion_that_a_worse_model_cannot_replace(
     ]  # fmt: skip
     assert {s["process"] for s in xray.samples} >= {"node"}
     assert xray.logs and len(xray.epochs) == 2
+    # The in-process run set its resources up at its start, but the embedded Ray lived only
+    # while the training step's Ray work ran: not through the steps before and after it.
+    assert xray.step == "ranking_model"
+    began, ended = step_span(instance, result.run_id, "ranking_model")
+    assert began < xray.timeline["requested"] < xray.timeline["deleted"] < ended
     assert {a.path for a in client.list_artifacts(run.info.run_id, "xray")} == {
         "xray/xray.json",
         "xray/report.html",
