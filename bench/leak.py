@@ -109,6 +109,21 @@ def cluster_objects(admin) -> dict[str, int]:
     }
 
 
+def node_leftovers(cluster, tasks_before: set, netns_before: set) -> dict[str, int]:
+    """What the runs left on the node and this host, once containerd and the CNI plugin (which
+    finish after the API objects go) have had a minute."""
+    settle = time.monotonic() + 60
+    while time.monotonic() < settle and (
+        set(cluster.tasks()) - tasks_before or pod_network_namespaces() - netns_before
+    ):
+        time.sleep(0.5)  # polling the node until its containers and namespaces are gone
+    return {
+        "containers_left": len(set(cluster.tasks()) - tasks_before),
+        "pod_network_namespaces_left": len(pod_network_namespaces() - netns_before),
+        "ray_processes_left": len(ray_processes()),
+    }
+
+
 def wait_until_gone(admin, timeout: float = 120) -> float:
     """Seconds until the namespace holds no RayCluster and no Ray pod or service."""
     began = time.monotonic()
@@ -167,11 +182,6 @@ def main(runs: int = 30, seed: int = 7) -> dict:
                     f"{teardown[-1]:4.1f}s later; left: {cluster_objects(admin)}",
                     flush=True,
                 )
-        settle = time.monotonic() + 60
-        while time.monotonic() < settle and (
-            set(cluster.tasks()) - tasks_before or pod_network_namespaces() - netns_before
-        ):
-            time.sleep(0.5)  # containerd and the CNI plugin finish after the API objects go
         left = cluster_objects(admin)
         payload |= {
             "runs": runs,
@@ -179,9 +189,7 @@ def main(runs: int = 30, seed: int = 7) -> dict:
             "profile": "dev",
             "outcomes": dict(sorted(outcomes.items())),
             **{f"{kind}_left": count for kind, count in left.items()},
-            "containers_left": len(set(cluster.tasks()) - tasks_before),
-            "pod_network_namespaces_left": len(pod_network_namespaces() - netns_before),
-            "ray_processes_left": len(ray_processes()),
+            **node_leftovers(cluster, tasks_before, netns_before),
             "cluster_start_s": round(started_in, 2),
             "materialization_s_mean": round(sum(seconds) / len(seconds), 2),
             "materialization_s_max": round(max(seconds), 2),

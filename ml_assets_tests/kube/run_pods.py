@@ -3,6 +3,7 @@ node's address, dagster-k8s's K8sRunLauncher with the `dagster` account's token,
 that `k8s/helm/dagster-values.yaml` describes (its security contexts and account)."""
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -155,6 +156,23 @@ def launch(home, env: dict[str, str], job: str, *extra: str) -> str:
     with dg.DagsterInstance.from_config(str(home)) as instance:
         (record,) = instance.get_run_records(dg.RunsFilter(job_name=job), limit=1)
         return record.dagster_run.run_id
+
+
+def kill_pod(uid: str) -> int:
+    """SIGKILLs every process of the pod's containers (found by the pod's cgroup, the node being
+    this host), leaving its sandbox's pause process: what the OOM killer or a lost node does to a
+    run, with no chance to clean up."""
+    killed = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            cgroups = (proc / "cgroup").read_text()
+            program = (proc / "cmdline").read_bytes().split(b"\0")[0]
+        except (OSError, NotADirectoryError):
+            continue
+        if f"pod{uid}" in cgroups and not program.endswith(b"pause"):
+            os.kill(int(proc.name), signal.SIGKILL)
+            killed += 1
+    return killed
 
 
 def run_pods(admin, run_id: str) -> list:

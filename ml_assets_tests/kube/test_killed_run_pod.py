@@ -10,8 +10,6 @@ Deleted (SIGTERM, then SIGKILL when its grace ends), the step deletes its cluste
 the grace."""
 
 import contextlib
-import os
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,27 +31,10 @@ from ml_assets_tests.kube.conftest import (
     ray_pods,
     wait_for,
 )
-from ml_assets_tests.kube.run_pods import delete_runs, run_pods, training_deployment
+from ml_assets_tests.kube.run_pods import delete_runs, kill_pod, run_pods, training_deployment
 
 JOB_TTL_S = 20  # the values ship 600 s; the mechanism is the same at any value
 GRACE_S = 30  # Kubernetes' default termination grace period
-
-
-def kill_pod(uid: str) -> int:
-    """SIGKILLs every process of the pod's containers (found by the pod's cgroup, the node being
-    this host), leaving its sandbox's pause process: what the OOM killer or a lost node does to a
-    run, with no chance to clean up."""
-    killed = 0
-    for proc in Path("/proc").iterdir():
-        try:
-            cgroups = (proc / "cgroup").read_text()
-            program = (proc / "cmdline").read_bytes().split(b"\0")[0]
-        except (OSError, NotADirectoryError):
-            continue
-        if f"pod{uid}" in cgroups and not program.endswith(b"pause"):
-            os.kill(int(proc.name), signal.SIGKILL)
-            killed += 1
-    return killed
 
 
 def ray_jobs(admin, cluster: str) -> list:
