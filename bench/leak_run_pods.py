@@ -4,7 +4,8 @@ failure that reaches a deployment from outside the step.
 
 The kube tier's real one-node cluster and KubeRay operator, the instance in PostgreSQL and the
 storage root in an S3 server, both on the node's address, the `dev` profile (a head and a worker
-pod). Each run draws one of:
+pod). Each run gets one of these, every one as often as the run count allows, in a shuffled
+order:
 - none: the run as it is;
 - preflight: a worker count over the profile's quota (refused before any API call);
 - not_ready: a readiness timeout of 5 s (the dev profile needs 25 s or more);
@@ -108,7 +109,7 @@ def inflict(point: str, admin, instance, run_id: str) -> bool:
     if not until(moment, ended):
         return False
     if point == "cancel_running":
-        instance.run_launcher.terminate(run_id)
+        instance.run_coordinator.cancel_run(run_id)  # what the UI's Terminate button calls
         return True
     (pod,) = run_pods(admin, run_id)
     if point.startswith("sigterm"):
@@ -135,7 +136,8 @@ def everything_gone(admin) -> bool:
 
 
 def main(runs: int = 30, seed: int = 7) -> dict:
-    rng = random.Random(seed)
+    points = [POINTS[index % len(POINTS)] for index in range(runs)]
+    random.Random(seed).shuffle(points)
     root = Path(tempfile.mkdtemp(prefix="leak-run-pods-"))
     outcomes: Counter = Counter()
     seconds: list[float] = []
@@ -156,8 +158,7 @@ def main(runs: int = 30, seed: int = 7) -> dict:
             tasks_before, netns_before = set(cluster.tasks()), pod_network_namespaces()
             try:
                 with dg.DagsterInstance.from_config(str(home)) as instance:
-                    for index in range(runs):
-                        point = rng.choice(POINTS)
+                    for index, point in enumerate(points):
                         config = root / f"run-{index}.yaml"
                         resource = RESOURCE_CONFIG.get(point)
                         run_config = {"resources": {"ray_cluster": {"config": resource}}}

@@ -197,17 +197,23 @@ def run_in_process(function: str, request: dict) -> dict:
     return load_function(function)(request)
 
 
+_HELD: set[int] = set()  # resources whose cluster an enclosing `step_cluster` holds
+
+
 @contextlib.contextmanager
 def step_cluster(ray_cluster: RayResource, context: Any) -> Iterator[None]:
-    """The step's cluster for one piece of its Ray work: created, readied and connected (the
-    public halves of dagster-ray's setup, with its hooks) when the work starts, and released
-    (deleted, or shut down) when it returns or fails, an interruption included. A resource set
-    up with `Lifecycle(create=True)`, or one that cannot release (an existing cluster), is
-    used as it is: its teardown owns it."""
+    """The step's cluster for its Ray work: created, readied and connected (the public halves
+    of dagster-ray's setup, with its hooks) on entry, and released (deleted, or shut down) on
+    exit, on failure and interruption too. `run_driver` holds it for one piece of work; a step
+    that sends several to one cluster (or looks at the cluster between them) holds it around
+    them, and the `run_driver` calls inside use it. A resource set up with
+    `Lifecycle(create=True)`, or one that cannot release (an existing cluster), is used as it
+    is: its teardown owns it."""
     release = getattr(ray_cluster, "release", None)
-    if ray_cluster.lifecycle.create or release is None:
+    if ray_cluster.lifecycle.create or release is None or id(ray_cluster) in _HELD:
         yield
         return
+    _HELD.add(id(ray_cluster))
     failure: BaseException | None = None
     try:
         ray_cluster.create(context)
@@ -221,6 +227,7 @@ def step_cluster(ray_cluster: RayResource, context: Any) -> Iterator[None]:
         failure = error
         raise
     finally:
+        _HELD.discard(id(ray_cluster))
         release(context, failure)
 
 

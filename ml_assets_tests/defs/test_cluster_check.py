@@ -8,7 +8,7 @@ import ray
 
 from ml_assets.definitions import build_definitions
 from ml_assets.defs.cluster_check import CHECK
-from ml_assets.defs.ray_resource import LocalRayCluster, run_driver
+from ml_assets.defs.ray_resource import LocalRayCluster, run_driver, step_cluster
 from ml_assets.xray.record import load_records
 
 
@@ -29,7 +29,11 @@ def test_the_check_job_runs_a_task_and_reports_the_cluster(instance, ml_home):
 
 @dg.asset
 def first_probe(context: dg.AssetExecutionContext, ray_cluster: dg.ResourceParam[LocalRayCluster]):
-    return run_driver(ray_cluster, context, CHECK, {})
+    """Two pieces of Ray work on one cluster, which the step holds around them."""
+    with step_cluster(ray_cluster, context):
+        run_driver(ray_cluster, context, CHECK, {})
+        assert ray.is_initialized()
+        return run_driver(ray_cluster, context, CHECK, {})
 
 
 @dg.asset(deps=[first_probe])
@@ -40,8 +44,8 @@ def second_probe(context: dg.AssetExecutionContext, ray_cluster: dg.ResourcePara
 
 def test_each_ray_step_of_an_in_process_run_gets_a_cluster_of_its_own(instance, ml_home):
     """An in-process run sets its resources up once, at run start; each step's Ray still
-    starts with that step's Ray work and stops when it returns, and has a record of its own
-    with that step's outcome."""
+    starts with that step's Ray work and stops when it returns (or when the step lets go of
+    it), and has a record of its own with that step's outcome."""
     result = dg.materialize(
         [first_probe, second_probe],
         resources={"ray_cluster": LocalRayCluster(num_cpus=1)},

@@ -2,6 +2,7 @@
 
 import dagster as dg
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from ml_assets.cli import app
@@ -86,17 +87,30 @@ def test_ls_against_an_unreachable_api_server_fails_with_exit_code_1(
 
 
 def test_run_with_a_profile_sends_the_ray_steps_to_a_cluster_of_that_profile(
-    cli_env, admin, real_operator, ml_home
+    cli_env, admin, real_operator, ml_home, tmp_path
 ):
     """`ml-assets run --profile`: the same assets, switched to kuberay by the flag alone. The
     cpu-small profile (9 CPUs) does not fit the 2-core node: the run fails with the scheduler's
     reason within the unschedulable timeout, and its cluster is gone."""
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "resources": {"source": {"config": {"rows_per_day": 2000}}},
+                "ops": {"feature_vocabulary": {"config": {"train_days": 1}}},
+            }
+        )
+    )
+    days = runner.invoke(app, ["run", "raw_impressions", "ad_features", "--from", "2026-11-01",
+                               "--to", "2026-11-02", "--config", str(config)])  # fmt: skip
+    assert days.exit_code == 0, days.output
+    # The cluster is created when ranking_model's Ray work starts, after the window is built.
     result = runner.invoke(app, ["run", "feature_vocabulary", "ranking_model",
-                                 "--profile", "cpu-small"])  # fmt: skip
+                                 "--profile", "cpu-small", "--config", str(config)])  # fmt: skip
     assert result.exit_code == 1, result.output
     assert "on profile cpu-small (kuberay)" in result.output
     with dg.DagsterInstance.get() as instance:
-        (run,) = instance.get_run_records()
+        run = instance.get_run_records(dg.RunsFilter(tags={"ml-assets/cli": "run"}), limit=1)[0]
         errors = "\n".join(
             entry.dagster_event.event_specific_data.error.to_string()
             for entry in instance.all_logs(run.dagster_run.run_id)

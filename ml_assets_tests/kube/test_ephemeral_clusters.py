@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster
-from ml_assets.defs.ray_resource import run_driver
+from ml_assets.defs.ray_resource import run_driver, step_cluster
 from ml_assets.xray.record import load_records
 from ml_assets_tests.kube.conftest import GROUP, PLURAL, RAY_TOKEN, VERSION, list_rayclusters
 from ml_assets_tests.kube.probe_defs import CHECK, flaky_job
@@ -44,13 +44,16 @@ def created_clusters(instance, run_id: str) -> list[str]:
 
 @dg.asset
 def labelled_probe(context: dg.AssetExecutionContext, ray_cluster: KubeRayEphemeralCluster):
-    """The cluster check's report, and the labels the RayCluster carries while it lives."""
+    """The cluster check's report, and the labels the RayCluster carries while it lives (the
+    step holds its cluster across its Ray work and the look at it)."""
     from kubernetes import client
 
-    report = run_driver(ray_cluster, context, CHECK, {})
-    found = client.CustomObjectsApi(ray_cluster.client.api_client).get_namespaced_custom_object(
-        GROUP, VERSION, ray_cluster.cluster_namespace, PLURAL, ray_cluster.name
-    )
+    with step_cluster(ray_cluster, context):
+        report = run_driver(ray_cluster, context, CHECK, {})
+        api = client.CustomObjectsApi(ray_cluster.client.api_client)
+        found = api.get_namespaced_custom_object(
+            GROUP, VERSION, ray_cluster.cluster_namespace, PLURAL, ray_cluster.name
+        )
     labels, annotations = found["metadata"]["labels"], found["metadata"].get("annotations", {})
     return dg.MaterializeResult(
         metadata={"cluster": ray_cluster.name, "labels": labels, "annotations": annotations}
