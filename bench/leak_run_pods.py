@@ -27,6 +27,7 @@ processes left at the end; the cleanup sensor does not run.
 
 import argparse
 import random
+import shutil
 import signal
 import tempfile
 import time
@@ -203,6 +204,7 @@ def main(runs: int = 30, seed: int = 7) -> dict:
                 # A second Ctrl-C must not cut the cleanup short: the cluster's daemons would stay.
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 delete_runs(admin)
+    shutil.rmtree(root, ignore_errors=True)  # the stopped cluster's files, the run configs
     payload["total_s"] = round(time.monotonic() - began_all, 1)
     print(
         f"\n{runs} runs in run pods; left: {payload['rayclusters_left']} RayClusters, "
