@@ -199,6 +199,10 @@ def delete_runs(admin) -> None:
                 raise
     for job in batch.list_namespaced_job(NAMESPACE).items:
         batch.delete_namespaced_job(job.metadata.name, NAMESPACE, propagation_policy="Background")
+    # A run pod whose Job was deleted without propagation (a failed termination) has no owner.
+    core.delete_collection_namespaced_pod(
+        NAMESPACE, label_selector="app.kubernetes.io/component=run_worker"
+    )
     wait_for(
         lambda: (
             not core.list_namespaced_pod(

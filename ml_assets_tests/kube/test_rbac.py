@@ -188,6 +188,12 @@ def test_dagster_launches_runs_as_jobs_and_does_nothing_else(dagster_api):
     assert created.spec.template.spec.service_account_name == SERVICE_ACCOUNT
     core = client.CoreV1Api(dagster_api)
     assert core.list_namespaced_pod(NAMESPACE).items is not None  # a run's pod and its log
+    # Terminating a run deletes its Job without propagation, then its pod (dagster-k8s).
+    attributes = {"namespace": NAMESPACE, "verb": "delete", "resource": "pods"}
+    review = client.AuthorizationV1Api(dagster_api).create_self_subject_access_review(
+        {"spec": {"resourceAttributes": attributes}}
+    )
+    assert review.status.allowed is True
     custom = client.CustomObjectsApi(dagster_api)
     manifest = rbac_test_cluster("d1")
     assert forbidden(
