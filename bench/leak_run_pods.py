@@ -60,6 +60,7 @@ from ml_assets_tests.kube.run_pods import (
     kill_pod,
     launch,
     run_pods,
+    run_worker_pods,
 )
 
 JOB = "ray_cluster_check"
@@ -120,16 +121,6 @@ def inflict(point: str, admin, instance, run_id: str) -> bool:
     else:
         kill_pod(pod.metadata.uid)
     return True
-
-
-def run_worker_pods(admin) -> list:
-    from kubernetes import client
-
-    return (
-        client.CoreV1Api(admin)
-        .list_namespaced_pod(NAMESPACE, label_selector="app.kubernetes.io/component=run_worker")
-        .items
-    )
 
 
 def everything_gone(admin) -> bool:

@@ -23,6 +23,7 @@ IMAGE = "ml-assets.local/ml-assets:dev-ray2.60.0-py311"
 RUN_CONFIG = VALUES["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]
 PROFILES = "ml-assets-profiles"  # a ConfigMap of cluster profiles, mounted into the run pods
 PROFILES_DIR = "/opt/ml-assets/profiles"
+RUN_WORKER = "app.kubernetes.io/component=run_worker"  # the label K8sRunLauncher gives run pods
 
 
 def account_kubeconfig(control_plane, account: str, path) -> str:
@@ -200,18 +201,15 @@ def delete_runs(admin) -> None:
     for job in batch.list_namespaced_job(NAMESPACE).items:
         batch.delete_namespaced_job(job.metadata.name, NAMESPACE, propagation_policy="Background")
     # A run pod whose Job was deleted without propagation (a failed termination) has no owner.
-    core.delete_collection_namespaced_pod(
-        NAMESPACE, label_selector="app.kubernetes.io/component=run_worker"
-    )
-    wait_for(
-        lambda: (
-            not core.list_namespaced_pod(
-                NAMESPACE, label_selector="app.kubernetes.io/component=run_worker"
-            ).items
-        ),
-        90,
-        "the run pods to be deleted",
-    )
+    core.delete_collection_namespaced_pod(NAMESPACE, label_selector=RUN_WORKER)
+    wait_for(lambda: not run_worker_pods(admin), 90, "the run pods to be deleted")
+
+
+def run_worker_pods(admin) -> list:
+    """Every run pod in the namespace, of any run."""
+    from kubernetes import client
+
+    return client.CoreV1Api(admin).list_namespaced_pod(NAMESPACE, label_selector=RUN_WORKER).items
 
 
 def training_profile(folder) -> str:
