@@ -1,12 +1,13 @@
 """DCN-v2 quality against the known optimum at 2M training rows, with the learning curve.
 
 Synthetic days are encoded as the training asset encodes them; Ray Train
-(`fit_distributed`, the asset's code path) trains on a fresh local Ray and scores the holdout day
-after every epoch. Each point of the curve is the holdout's gap closed ((LL_base - LL_model) /
+(`fit_distributed`, the asset's code path) trains on a fresh local Ray, with the training
+defaults a materialization uses (ranking.configs) unless told otherwise, and scores the holdout
+day after every epoch. Each point of the curve is the holdout's gap closed ((LL_base - LL_model) /
 (LL_base - LL_opt)) and the distance to the optimum's AUC, against samples seen. Beside it, the
 estimation floor: the gaps of an oracle that knows the data's structure and learns each id from
 the same number of rows (ranking.estimation_floor), the best any model could do.
-Goals (issue 5): gap closed >= 0.90 and AUC within 0.005 of the optimum in <= 15 min of training.
+Goals: gap closed >= 0.90 and AUC within 0.005 of the optimum in <= 15 min of training.
 Run: .venv/bin/python -m bench.learning_curve [--seeds 3]  (about 2.5 minutes a seed on 2 cores)
 """
 
@@ -23,8 +24,8 @@ import pyarrow.parquet as pq
 
 from bench.common import write_result
 from ml_assets.ranking import metrics as m
+from ml_assets.ranking.configs import TrainConfig
 from ml_assets.ranking.estimation_floor import estimation_floor
-from ml_assets.ranking.loop import TrainConfig
 from ml_assets.ranking.sample_data import encoded_synthetic_window
 from ml_assets.ray.scaling import WorkerPlan
 
@@ -39,14 +40,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000, help="training rows")
     parser.add_argument("--train-days", type=int, default=14)
     parser.add_argument("--holdout-rows", type=int, default=300_000)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--batch-size", type=int, default=2048)
-    parser.add_argument("--learning-rate", type=float, default=5e-3)
-    parser.add_argument("--embedding-prior", type=float, default=30.0)
-    parser.add_argument("--first-order-prior", type=float, default=4.0)
-    parser.add_argument("--deep-weight-decay", type=float, default=1.0)
-    parser.add_argument("--cross-weight-decay", type=float, default=0.1)
-    parser.add_argument("--lr-schedule", default="cosine")
+    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
+    parser.add_argument("--embedding-prior", type=float, default=TrainConfig.embedding_prior)
+    parser.add_argument("--first-order-prior", type=float, default=TrainConfig.first_order_prior)
+    parser.add_argument("--deep-weight-decay", type=float, default=TrainConfig.deep_weight_decay)
+    parser.add_argument("--cross-weight-decay", type=float, default=TrainConfig.cross_weight_decay)
+    parser.add_argument("--lr-schedule", default=TrainConfig.lr_schedule)
     parser.add_argument("--min-count", type=int, default=10, help="vocabulary; the asset's default")
     parser.add_argument("--embedding-dim", type=int, default=None, help="default: the model's")
     parser.add_argument("--deep-layers", default=None, help="e.g. 256,128; default: the model's")

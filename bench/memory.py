@@ -35,9 +35,8 @@ def generate(directory: Path, rows: int) -> None:
 def fit(directory: Path) -> None:
     import ray
 
+    from ml_assets.ranking.configs import ModelConfig, TrainConfig
     from ml_assets.ranking.distributed import fit_distributed
-    from ml_assets.ranking.loop import TrainConfig
-    from ml_assets.ranking.model import ModelConfig
     from ml_assets.ranking.schema import FeatureSchema
     from ml_assets.ray.scaling import WorkerPlan
 

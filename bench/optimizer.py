@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from bench.common import write_result
-from ml_assets.ranking.loop import TrainConfig, make_optimizer
+from ml_assets.ranking.configs import TrainConfig
+from ml_assets.ranking.loop import make_optimizer
 from ml_assets.ranking.model import build_model
 from ml_assets.ranking.sample_data import encoded_synthetic_days
 

@@ -28,8 +28,9 @@ import polars as pl
 import torch
 
 from bench.common import TreeCPU, write_result
+from ml_assets.ranking.configs import TrainConfig
 from ml_assets.ranking.encoding import to_arrays
-from ml_assets.ranking.loop import TrainConfig, in_memory_batches, make_optimizer, train_one_epoch
+from ml_assets.ranking.loop import in_memory_batches, make_optimizer, train_one_epoch
 from ml_assets.ranking.model import build_model
 from ml_assets.ranking.sample_data import encoded_synthetic_days
 from ml_assets.ray.scaling import WorkerPlan

@@ -16,7 +16,7 @@ import numpy as np
 
 from bench.common import write_result
 from bench.training import prepare, ray_train, steady
-from ml_assets.ranking.loop import TrainConfig
+from ml_assets.ranking.configs import TrainConfig
 from ml_assets.ray.scaling import WorkerPlan
 
 

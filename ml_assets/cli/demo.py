@@ -7,6 +7,7 @@ import typer
 from rich.table import Table
 
 from ml_assets.cli.common import console, fmt, progress_bar
+from ml_assets.ranking.configs import TrainConfig
 
 DEMO_END_DATE = "2026-11-08"  # fixed, so the demo's numbers are reproducible
 
@@ -16,7 +17,7 @@ def demo(
     train_days: int = typer.Option(7, min=1, help="Training days before the holdout."),
     holdout_days: int = typer.Option(1, min=1, help="Held-out days after training."),
     rows_per_day: int = typer.Option(150_000, min=1000, help="Synthetic impressions per day."),
-    epochs: int = typer.Option(3, min=1, help="Training epochs."),
+    epochs: int = typer.Option(TrainConfig.epochs, min=1, help="Training epochs."),
     workers: int = typer.Option(2, min=1, help="Ray Train workers."),
     force: bool = typer.Option(False, help="Re-run days and training even if already done."),
 ) -> None:

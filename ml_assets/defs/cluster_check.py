@@ -10,12 +10,16 @@ rights, profile, image, token, network) long before a training run would hit it.
 import dagster as dg
 from dagster_ray import RayResource
 
+from ml_assets.defs.ray_resource import RAY_POOL, run_driver
+
 CHECK = "ml_assets.ray.cluster_check:report"
 
 
-@dg.op(description="Runs a Ray task on the step's cluster through its driver and reports it.")
+@dg.op(
+    description="Runs a Ray task on the step's cluster through its driver and reports it.",
+    pool=RAY_POOL,
+)
 def check_ray_cluster(context: dg.OpExecutionContext, ray_cluster: RayResource) -> dg.Output:
-    from ml_assets.defs.ray_resource import run_driver
 
     report = run_driver(ray_cluster, context, CHECK, {})
     context.log.info(f"{ray_cluster.name}: {report}")

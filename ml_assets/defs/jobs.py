@@ -12,9 +12,6 @@ from ml_assets.defs.training.assets import ranking_model
 
 DAILY_ASSETS = [raw_impressions, ad_features]
 WINDOW_ASSETS = [feature_vocabulary, ranking_model, model_evaluation, published_model]
-# The run coordinator of the production instance limits concurrent runs with this tag: each one
-# holds a Ray cluster (dagster.production.yaml).
-RAY_TAGS = {"ml-assets/ray": "true"}
 
 
 def asset_names(assets) -> list[str]:
@@ -33,7 +30,6 @@ train_and_publish_job = dg.define_asset_job(
     # includes the blocking checks on model_evaluation, which gate publishing
     selection=dg.AssetSelection.assets(*WINDOW_ASSETS),
     description="Fit the vocabulary, train, evaluate and publish for one training window.",
-    tags=RAY_TAGS,
 )
 
 ingest_and_retrain_job = dg.define_asset_job(
@@ -42,5 +38,4 @@ ingest_and_retrain_job = dg.define_asset_job(
     partitions_def=daily_partitions,
     description="New days in, new model out: ingest and featurize a day (or a range of days), "
     "then retrain on the window ending with them, evaluate and publish, in one run.",
-    tags=RAY_TAGS,
 )

@@ -24,6 +24,10 @@ from ml_assets import environment
 from ml_assets.defs.xray_hooks import XRayConfig, XRayHooks
 
 RAY_MODES = ("local", "kuberay", "address")
+# The concurrency pool of every step that takes `ray_cluster`: the instance's limit on this pool
+# is how many Ray clusters run at once, whichever way a step was launched (a job, a sensor, a
+# materialization from the UI, a backfill).
+RAY_POOL = "ray_clusters"
 
 
 def init_ray(resource: RayResource, **options: Any):

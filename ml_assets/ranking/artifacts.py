@@ -13,10 +13,11 @@ import polars as pl
 import torch
 from torch import nn
 
+from ml_assets.ranking.configs import ModelConfig
 from ml_assets.ranking.encoding import encode, to_arrays
 from ml_assets.ranking.features import transform
 from ml_assets.ranking.loop import predict_probabilities
-from ml_assets.ranking.model import ModelConfig, build_model
+from ml_assets.ranking.model import build_model
 from ml_assets.ranking.vocabulary import Vocabulary
 
 WEIGHTS = "weights.pt"

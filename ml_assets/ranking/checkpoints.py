@@ -15,8 +15,9 @@ from pathlib import Path
 
 import torch
 
-from ml_assets.ranking.loop import TrainConfig, make_optimizer
-from ml_assets.ranking.model import ModelConfig, build_model
+from ml_assets.ranking.configs import ModelConfig, TrainConfig
+from ml_assets.ranking.loop import make_optimizer
+from ml_assets.ranking.model import build_model
 from ml_assets.storage import move_tree
 
 CHECKPOINT_FILE = "checkpoint.pt"

@@ -30,17 +30,17 @@ from ml_assets.ranking.checkpoints import (
     finished_checkpoint,
     set_aside,
 )
+from ml_assets.ranking.configs import ModelConfig, TrainConfig
 from ml_assets.ranking.encoding import to_arrays
 from ml_assets.ranking.loop import (
     Batch,
-    TrainConfig,
     in_memory_batches,
     make_optimizer,
     predict_probabilities,
     train_one_epoch,
 )
 from ml_assets.ranking.metrics import log_loss, roc_auc
-from ml_assets.ranking.model import ModelConfig, build_model, set_embedding_prior
+from ml_assets.ranking.model import build_model, set_embedding_prior
 from ml_assets.ranking.shard_cache import Arrays, read_shard
 from ml_assets.ray.scaling import WorkerPlan
 from ml_assets.storage import arrow_filesystem, arrow_path

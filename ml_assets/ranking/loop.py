@@ -3,53 +3,15 @@
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from ml_assets.ranking.accelerator import Batch, autocast
+from ml_assets.ranking.configs import TrainConfig
 from ml_assets.ranking.model import decay_groups, embedding_penalty
-
-LR_SCHEDULES = ("cosine", "constant")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 2
-    batch_size: int = 1024
-    learning_rate: float = 2e-3
-    # AdamW's decoupled weight decay. The deep tower and the cross layers have the capacity to
-    # fit noise in the hundreds of feature pairs and combinations that carry no signal, more so
-    # the longer they train; decay holds them to what the data keeps confirming. Everything
-    # else takes `weight_decay` (embeddings and first-order weights have priors instead).
-    weight_decay: float = 0.0
-    deep_weight_decay: float = 0.0
-    cross_weight_decay: float = 0.0
-    max_steps_per_epoch: int | None = None  # None: the whole epoch; small values make toy models
-    seed: int = 0
-    log_every_steps: int = 50
-    # "cosine" decays the learning rate to 0 over the whole run: the last epochs average out the
-    # gradient noise instead of bouncing around the optimum. "constant" keeps it.
-    lr_schedule: str = "constant"
-    # Strength of the per-id Gaussian prior on embeddings (model.SharedEmbedding); 0 disables it.
-    embedding_prior: float = 0.0
-    # The same on first-order weights (model.FirstOrderWeights), in logit units: a prior
-    # variance of 1 / (2 * strength) on an id's effect. 0 disables it.
-    first_order_prior: float = 0.0
-    # On a GPU, grow the per-worker batch until it fills the device (ranking.accelerator);
-    # ignored on CPU.
-    auto_batch_size: bool = True
-
-    def __post_init__(self):
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(
-                f"unknown lr_schedule {self.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}"
-            )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

@@ -9,55 +9,10 @@
   ranking model must beat.
 All take (dense [batch, D] float, ids [batch, C] int) and return logits [batch]."""
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
-ARCHITECTURES = ("dcn_v2", "dlrm", "logistic")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    cardinalities: tuple[int, ...]  # embedding rows per categorical feature (OOV id included)
-    dense_features: int
-    embedding_dim: int = 8
-    # dcn_v2. One layer makes every pairwise cross; each further layer adds crosses of a higher
-    # degree, which on 2M rows (bench.learning_curve) cost more in variance than they explain.
-    cross_layers: int = 1
-    deep_layers: tuple[int, ...] = (256, 128)  # dcn_v2's deep tower, dlrm's top MLP
-    dropout: float = 0.0
-    architecture: str = "dcn_v2"
-    # dcn_v2: a weight per id added to the logit (FirstOrderWeights), so an id's own effect is
-    # learned directly, under a prior in logit units, rather than through the network.
-    first_order: bool = True
-    # dcn_v2: a piecewise-linear curve per dense input added to the logit (DenseCurves), so a
-    # feature's own bent effect does not have to be found by the deep tower.
-    dense_curves: bool = True
-
-    def __post_init__(self):
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(
-                f"unknown model architecture {self.architecture!r}; choose one of "
-                f"{', '.join(ARCHITECTURES)}"
-            )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
-        return cls(
-            cardinalities=tuple(d["cardinalities"]),
-            dense_features=d["dense_features"],
-            embedding_dim=d["embedding_dim"],
-            cross_layers=d["cross_layers"],
-            deep_layers=tuple(d["deep_layers"]),
-            dropout=d["dropout"],
-            architecture=d.get("architecture", "dcn_v2"),  # models saved before baselines
-            first_order=d.get("first_order", False),  # models saved before first-order weights
-            dense_curves=d.get("dense_curves", False),  # models saved before dense curves
-        )
+from ml_assets.ranking.configs import ModelConfig
 
 
 def build_model(config: ModelConfig) -> nn.Module:
@@ -142,7 +97,7 @@ def set_embedding_prior(
 
 
 def decay_groups(model: nn.Module) -> dict[str, list[torch.Tensor]]:
-    """DCN-v2's weight matrices by the weight decay they take (loop.TrainConfig): "deep" (the
+    """DCN-v2's weight matrices by the weight decay they take (configs.TrainConfig): "deep" (the
     deep tower's), "cross" (the cross layers') and "other", everything else: parameters with a
     prior of their own (embeddings, first-order weights), few numbers for much data (dense
     curves, the head, biases), or another architecture's."""

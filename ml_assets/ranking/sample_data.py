@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ml_assets.ranking.configs import ModelConfig
 from ml_assets.ranking.encoding import encode
 from ml_assets.ranking.features import transform
-from ml_assets.ranking.model import ModelConfig
 from ml_assets.ranking.schema import FeatureSchema
 from ml_assets.ranking.sources import read_synthetic_day
 from ml_assets.ranking.synthetic import SyntheticSpec

@@ -19,9 +19,8 @@ def train_window(request: dict) -> dict:
     import ray
     import ray.train
 
+    from ml_assets.ranking.configs import ModelConfig, TrainConfig
     from ml_assets.ranking.distributed import fit_distributed, is_infrastructure_failure
-    from ml_assets.ranking.loop import TrainConfig
-    from ml_assets.ranking.model import ModelConfig
     from ml_assets.ranking.vocabulary import Vocabulary
     from ml_assets.ray.scaling import plan_workers
     from ml_assets.storage import open_root, resolve

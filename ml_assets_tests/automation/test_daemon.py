@@ -1,8 +1,9 @@
 """A real `dagster-daemon` on the production instance configuration (the test session's own
 PostgreSQL server): the new-data sensor launches a run that ingests the landed days and publishes
 a champion; a tick without new data launches nothing; a backfill over 3 days runs 3 day runs and
-one training run. Runs execute as the daemon launches them: in their own processes, with a real
-embedded Ray for training and the local MLflow store."""
+one training run, and a materialization of `ranking_model` alone meanwhile waits for the
+instance's one Ray slot (pool `ray_clusters`). Runs execute as the daemon launches them: in
+their own processes, with a real embedded Ray for training and the local MLflow store."""
 
 import json
 import os
@@ -93,6 +94,12 @@ def daemon(postgres_database, tmp_path, monkeypatch):
     }
     for key, value in settings.items():
         monkeypatch.setenv(key, value)
+    # The deployment steps that dagster.production.yaml names, with one Ray cluster at a time.
+    for pool, limit in (("ray_clusters", "1"), ("model_registry", "1")):
+        subprocess.run(
+            [str(VENV_BIN / "dagster"), "instance", "concurrency", "set", pool, limit],
+            check=True, capture_output=True,
+        )  # fmt: skip
     log_path = tmp_path / "daemon.log"
     log = log_path.open("w")
     process = subprocess.Popen(
@@ -158,6 +165,37 @@ def sensor_ticks(instance, name):
     return instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=50)
 
 
+def step_events(instance, run_id: str, step: str) -> list:
+    return [e for e in instance.all_logs(run_id) if e.step_key == step]
+
+
+def event_time(events: list, kind) -> float:
+    (timestamp,) = [e.timestamp for e in events if e.dagster_event_type == kind]
+    return timestamp
+
+
+def backfill_ray_step(instance):
+    """The backfill's run whose ranking_model step has started, once one has."""
+    for run in instance.get_runs():
+        if "dagster/backfill" in run.tags and any(
+            e.dagster_event_type == dg.DagsterEventType.STEP_START
+            for e in step_events(instance, run.run_id, "ranking_model")
+        ):
+            return run
+    return None
+
+
+def materialize_alone(asset: str, config: dict) -> subprocess.CompletedProcess:
+    """`dagster asset materialize` of one asset on the test's instance and code location."""
+    run_config = Path(os.environ["DAGSTER_HOME"]) / f"{asset}-alone.yaml"
+    run_config.write_text(yaml.safe_dump({"ops": {asset: config}}))
+    return subprocess.run(
+        [str(VENV_BIN / "dagster"), "asset", "materialize", "--select", asset,
+         "-m", "ml_assets_tests.automation.daemon_defs", "-c", str(run_config)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
 def test_sensor_retrains_on_new_days_and_a_backfill_trains_once(daemon, capsys):
     instance, landing, log_path = daemon
     timings = {}
@@ -202,13 +240,34 @@ def test_sensor_retrains_on_new_days_and_a_backfill_trains_once(daemon, capsys):
 
     # A data scientist backfills 3 days from the CLI: 3 day runs, then one training run.
     started = time.time()
-    cli = subprocess.run(
+    cli = subprocess.Popen(
         [str(VENV_BIN / "ml-assets"), "backfill", "--from", DAYS[-3], "--to", DAYS[-1],
          "--wait", "--timeout", "600"],
-        cwd=REPO, capture_output=True, text=True, timeout=700,
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    assert cli.returncode == 0, cli.stdout + cli.stderr + log_path.read_text()[-3000:]
+    # While the backfill's training step holds the instance's only Ray slot, someone
+    # materializes ranking_model alone, as the UI's Materialize button does (the implicit asset
+    # job, no job tags): its step waits for the pool, and the two never train at once.
+    backfill_training = wait_for(
+        "the backfill's training step", lambda: backfill_ray_step(instance), 600, 0.5
+    )
+    alone = materialize_alone("ranking_model", RUN_CONFIG["ops"]["ranking_model"])
+    assert alone.returncode == 0, (alone.stdout + alone.stderr)[-3000:]
+    stdout, _ = cli.communicate(timeout=700)
+    assert cli.returncode == 0, stdout + log_path.read_text()[-3000:]
     timings["backfill_s"] = round(time.time() - started, 1)
+    (materialized,) = [
+        r for r in instance.get_runs()
+        if r.job_name == "__ASSET_JOB" and "dagster/backfill" not in r.tags
+    ]  # fmt: skip
+    assert {k.to_user_string() for k in materialized.asset_selection} == {"ranking_model"}
+    waited = step_events(instance, materialized.run_id, "ranking_model")
+    held = step_events(instance, backfill_training.run_id, "ranking_model")
+    assert any("blocked by limit for pool ray_clusters" in e.message for e in waited)
+    start, success = dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS
+    requested = instance.get_run_record_by_id(materialized.run_id).create_timestamp.timestamp()
+    assert requested < event_time(held, success) <= event_time(waited, start)
+    timings["materialize_waited_for_pool_s"] = round(event_time(waited, start) - requested, 1)
     (backfill,) = instance.get_backfills()
     runs = runs_with(instance, **{"dagster/backfill": backfill.backfill_id})
     assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
@@ -232,6 +291,6 @@ def test_sensor_retrains_on_new_days_and_a_backfill_trains_once(daemon, capsys):
     assert window.run_id == training.run_id
     assert window.asset_materialization.metadata["holdout_dates"].value == f"{DAYS[-1]}..{DAYS[-1]}"
     assert client.get_model_version("ads_ctr_ranker", "2").tags["dagster.run_id"] == training.run_id
-    assert "run(s)" in cli.stdout and "window" in cli.stdout
+    assert "run(s)" in stdout and "window" in stdout
     with capsys.disabled():
         print(f"\nretraining cycle on the daemon: {json.dumps(timings)}")

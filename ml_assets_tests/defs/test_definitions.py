@@ -1,12 +1,15 @@
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from ml_assets.definitions import defs
 
+ROOT = Path(__file__).resolve().parents[2]
 ASSETS = {
     "raw_impressions",
     "ad_features",
@@ -52,12 +55,16 @@ def test_dependencies_follow_the_design():
 
     assert parents("ad_features") == {"raw_impressions"}
     assert parents("feature_vocabulary") == {"ad_features"}
-    assert parents("ranking_model") == {"ad_features", "feature_vocabulary"}
-    assert parents("model_evaluation") == {"ranking_model"}
-    assert parents("published_model") == {"model_evaluation", "ranking_model"}
+    assert parents("ranking_model") == {"ad_features", "feature_vocabulary", "raw_impressions"}
+    assert parents("model_evaluation") == {"ranking_model", "ad_features", "raw_impressions"}
+    assert parents("published_model") == {"model_evaluation", "ranking_model", "raw_impressions"}
     for name in ASSETS:
         node = graph.get(dg.AssetKey(name))
         assert node.description and node.group_name == "ads_ranking" and node.kinds
+        assert node.owners == ["team:ads-ranking"]
+    # What code alone defines carries a code version; ingested data and registry moves do not.
+    versioned = {n for n in ASSETS if graph.get(dg.AssetKey(n)).code_version is not None}
+    assert versioned == {"ad_features", "feature_vocabulary", "ranking_model", "model_evaluation"}
     daily = {"raw_impressions", "ad_features"}
     for name in ASSETS:
         node = graph.get(dg.AssetKey(name))
@@ -65,6 +72,44 @@ def test_dependencies_follow_the_design():
         # Backfills run the daily assets one day per run; the window assets run once.
         if name in daily:
             assert node.backfill_policy == dg.BackfillPolicy.multi_run(1)
+
+
+def test_every_step_on_a_ray_cluster_is_in_the_ray_pool():
+    """The pool, not a job's tags, limits the clusters: it holds however a run was launched."""
+    from ml_assets.defs.ray_resource import RAY_POOL
+
+    ray_steps = {
+        (job.name, op.name): op.pool
+        for job in defs.resolve_all_job_defs()
+        for op in job.graph.iterate_op_defs()
+        if "ray_cluster" in op.required_resource_keys
+    }
+    assert {op for _, op in ray_steps} == {"ranking_model", "check_ray_cluster"}
+    assert set(ray_steps.values()) == {RAY_POOL}
+    assert not any(job.tags for job in defs.resolve_all_job_defs())
+
+
+def test_dg_checks_and_lists_the_code_location(tmp_path):
+    """The project as `dg` sees it (pyproject's [tool.dg]): the definitions validate, and the
+    listing shows every asset with its owners and dependencies."""
+    env = {**os.environ, "VIRTUAL_ENV": sys.prefix, "DAGSTER_HOME": str(tmp_path)}
+    env["PATH"] = f"{os.path.dirname(sys.executable)}:{env['PATH']}"
+    dg_cli = os.path.join(os.path.dirname(sys.executable), "dg")
+    checked = subprocess.run(
+        [dg_cli, "check", "defs"], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "All definitions loaded successfully" in checked.stdout + checked.stderr
+    listed = subprocess.run(
+        [dg_cli, "list", "defs", "--json"], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert listed.returncode == 0, listed.stderr
+    assets = {a["asset_key"]: a for a in json.loads(listed.stdout)["assets"]}
+    assert set(assets) == ASSETS
+    assert set(assets["model_evaluation"]["dependency_keys"]) == {
+        "ranking_model", "ad_features", "raw_impressions"
+    }  # fmt: skip
+    assert all(a["owners"] == [{"team": "ads-ranking"}] for a in assets.values())
 
 
 def test_code_location_loads_without_heavy_libraries():

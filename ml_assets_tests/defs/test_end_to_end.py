@@ -1,5 +1,6 @@
 """The whole pipeline on a real Dagster instance, a real local Ray and a real MLflow server."""
 
+import inspect
 import shutil
 
 import dagster as dg
@@ -14,6 +15,8 @@ from typer.testing import CliRunner
 
 from ml_assets import runner
 from ml_assets.cli import app
+from ml_assets.definitions import defs
+from ml_assets.defs.resources import StorageResource
 from ml_assets.version import code_version
 from ml_assets.xray.record import load_records
 
@@ -53,9 +56,27 @@ def step_span(instance, run_id: str, step: str) -> tuple[float, float]:
     return times[dg.DagsterEventType.STEP_START], times[dg.DagsterEventType.STEP_SUCCESS]
 
 
+def record_partition_reads(monkeypatch) -> set[tuple[str, str]]:
+    """(asset, asset folder) for each daily folder that an asset's step addresses, found from
+    the asset function on the call stack (the runs execute in this process)."""
+    assets = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    seen: set[tuple[str, str]] = set()
+    partition_dir = StorageResource.partition_dir
+
+    def recording(self, asset: str, date: str):
+        step = next((f.function for f in inspect.stack(0) if f.function in assets), None)
+        if step is not None:
+            seen.add((step, asset))
+        return partition_dir(self, asset, date)
+
+    monkeypatch.setattr(StorageResource, "partition_dir", recording)
+    return seen
+
+
 def test_pipeline_publishes_a_champion_that_a_worse_model_cannot_replace(
     instance, ml_home, mlflow_server, monkeypatch, tmp_path
 ):
+    reads = record_partition_reads(monkeypatch)
     request = request_for(mlflow_server)
     ran = runner.materialize_partitions(instance, request)
     assert ran == ["2026-11-06", "2026-11-07", "2026-11-08"]
@@ -98,6 +119,17 @@ def test_pipeline_publishes_a_champion_that_a_worse_model_cannot_replace(
     assert xray.step == "ranking_model"
     began, ended = step_span(instance, result.run_id, "ranking_model")
     assert began < xray.timeline["requested"] < xray.timeline["deleted"] < ended
+    # Lineage: every asset whose data a step reads is one of the step's declared dependencies,
+    # so the UI's graph shows every edge along which data flows.
+    graph = defs.resolve_asset_graph()
+    for step, folder in reads:
+        declared = {k.to_user_string() for k in graph.get(dg.AssetKey(step)).parent_keys}
+        assert folder == step or folder in declared, f"{step} reads {folder} undeclared"
+    assert {
+        ("ranking_model", "raw_impressions"),
+        ("model_evaluation", "ad_features"),
+        ("model_evaluation", "raw_impressions"),
+    } <= reads
     assert {a.path for a in client.list_artifacts(run.info.run_id, "xray")} == {
         "xray/xray.json",
         "xray/report.html",

@@ -32,13 +32,9 @@ def logged_challengers(directory: Path, tracking_uri: str) -> dict[str, dict]:
     import torch
 
     from ml_assets.ranking.artifacts import LoadedModel, save_model_dir
+    from ml_assets.ranking.configs import TrainConfig
     from ml_assets.ranking.encoding import to_arrays
-    from ml_assets.ranking.loop import (
-        TrainConfig,
-        in_memory_batches,
-        make_optimizer,
-        train_one_epoch,
-    )
+    from ml_assets.ranking.loop import in_memory_batches, make_optimizer, train_one_epoch
     from ml_assets.ranking.model import build_model
     from ml_assets.ranking.sample_data import encoded_synthetic_window
     from ml_assets.ranking.serving import log_click_model

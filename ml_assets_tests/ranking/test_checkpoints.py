@@ -14,8 +14,9 @@ from ml_assets.ranking.checkpoints import (
     latest_checkpoint,
     set_aside,
 )
-from ml_assets.ranking.loop import TrainConfig, make_optimizer
-from ml_assets.ranking.model import ModelConfig, build_model
+from ml_assets.ranking.configs import ModelConfig, TrainConfig
+from ml_assets.ranking.loop import make_optimizer
+from ml_assets.ranking.model import build_model
 
 
 def write_checkpoint(

@@ -10,8 +10,8 @@ import pytest
 import ray
 
 from ml_assets.ranking.checkpoints import CHECKPOINT_FILE
+from ml_assets.ranking.configs import TrainConfig
 from ml_assets.ranking.distributed import fit_distributed
-from ml_assets.ranking.loop import TrainConfig
 from ml_assets.ranking.sample_data import encoded_synthetic_days
 from ml_assets.ray.scaling import WorkerPlan
 from ml_assets_tests.ranking.chaos import KillWorkerAfterCheckpoint

@@ -5,22 +5,15 @@ import pytest
 import torch
 
 from ml_assets.ranking import metrics as m
+from ml_assets.ranking.configs import ARCHITECTURES, ModelConfig, TrainConfig
 from ml_assets.ranking.loop import (
-    TrainConfig,
     in_memory_batches,
     learning_rate_at,
     make_optimizer,
     predict_probabilities,
     train_one_epoch,
 )
-from ml_assets.ranking.model import (
-    ARCHITECTURES,
-    DCNv2,
-    DenseCurves,
-    ModelConfig,
-    build_model,
-    set_embedding_prior,
-)
+from ml_assets.ranking.model import DCNv2, DenseCurves, build_model, set_embedding_prior
 
 
 def toy_problem(rows=20_000, seed=0):
@@ -121,7 +114,8 @@ def test_cosine_schedule_decays_to_zero_and_resumes_where_the_checkpoint_left_it
     assert learning_rate_at(config, 0, 100) == pytest.approx(0.01)
     assert learning_rate_at(config, 50, 100) == pytest.approx(0.005)
     assert learning_rate_at(config, 100, 100) == pytest.approx(0.0)
-    assert learning_rate_at(TrainConfig(learning_rate=0.01), 99, 100) == 0.01
+    constant = TrainConfig(learning_rate=0.01, lr_schedule="constant")
+    assert learning_rate_at(constant, 99, 100) == 0.01
     with pytest.raises(ValueError, match="unknown lr_schedule 'step'; choose one of cosine"):
         TrainConfig(lr_schedule="step")
     dense, ids, labels = toy_problem(rows=1000)

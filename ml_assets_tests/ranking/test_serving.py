@@ -66,8 +66,9 @@ def trained_model_dir(tmp_path: Path) -> tuple[Path, pl.DataFrame]:
     import torch
 
     from ml_assets.ranking.artifacts import save_model_dir
+    from ml_assets.ranking.configs import ModelConfig
     from ml_assets.ranking.features import transform
-    from ml_assets.ranking.model import ModelConfig, build_model
+    from ml_assets.ranking.model import build_model
     from ml_assets.ranking.schema import FeatureSchema
     from ml_assets.ranking.synthetic import SyntheticSpec, generate_day
     from ml_assets.ranking.vocabulary import fit_vocabulary

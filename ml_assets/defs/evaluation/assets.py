@@ -5,9 +5,9 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from ml_assets.defs.features.assets import features_file
-from ml_assets.defs.ingest.assets import TRUTH_FILE, read_raw_days
-from ml_assets.defs.metadata import GROUP, png_markdown, table_markdown
+from ml_assets.defs.features.assets import ad_features, features_file
+from ml_assets.defs.ingest.assets import TRUTH_FILE, raw_impressions, read_raw_days
+from ml_assets.defs.metadata import GROUP, OWNERS, png_markdown, table
 from ml_assets.defs.resources import MlflowResource, StorageResource, write_parquet_atomically
 from ml_assets.defs.window import require_partition_files
 
@@ -60,7 +60,11 @@ class EvaluationConfig(dg.Config):
 
 
 @dg.asset(
+    # the holdout days' features to score, their raw rows (and truth) to compare with
+    deps=[ad_features, raw_impressions],
     group_name=GROUP,
+    owners=OWNERS,
+    code_version="1",
     kinds={"pytorch", "mlflow"},
     description=(
         "AUC, log loss, normalized entropy and calibration (overall and per slice) of the "
@@ -124,7 +128,7 @@ def model_evaluation(
     write_parquet_atomically(raw, holdout_raw)
     summary = report.summary()
     # Sets the tracking URI for this process: under the multiprocess executor this step runs in
-    # a fresh process, where MLflow would otherwise write to ./mlflow.db (found by the daemon test).
+    # a fresh process, where MLflow would otherwise write to ./mlflow.db.
     mlflow_tracking.client()
     log_evaluation(ranking_model["mlflow_run_id"], summary, report.plots)
     slices = [{"value": k, **v} for k, v in report.calibration_by_slice.items()]
@@ -149,7 +153,7 @@ def model_evaluation(
             "mlflow_run_id": ranking_model["mlflow_run_id"],
             "roc_curve": png_markdown(report.plots["roc"], "ROC"),
             "calibration_curve": png_markdown(report.plots["calibration"], "calibration"),
-            f"calibration_by_{slice_feature}": table_markdown(
+            f"calibration_by_{slice_feature}": table(
                 slices, ["value", "rows", "clicks", "calibration"]
             ),
             "seconds": round(time.perf_counter() - started, 2),

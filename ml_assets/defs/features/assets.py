@@ -6,7 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from ml_assets.defs.ingest.assets import IMPRESSIONS_FILE, raw_impressions
-from ml_assets.defs.metadata import GROUP, table_markdown
+from ml_assets.defs.metadata import GROUP, OWNERS, table
 from ml_assets.defs.partitions import PER_DAY, daily_partitions
 from ml_assets.defs.resources import ImpressionSource, StorageResource, write_parquet_atomically
 from ml_assets.defs.window import require_partition_files, window_dates
@@ -24,6 +24,8 @@ def features_file(storage: StorageResource, date: str):
     backfill_policy=PER_DAY,
     deps=[raw_impressions],
     group_name=GROUP,
+    owners=OWNERS,
+    code_version="1",
     kinds={"polars", "parquet"},
     description=(
         "Model-ready features per day (polars): log1p of non-negative dense counts, nulls kept "
@@ -97,6 +99,8 @@ class VocabularyConfig(dg.Config):
 @dg.asset(
     deps=[ad_features],
     group_name=GROUP,
+    owners=OWNERS,
+    code_version="1",
     kinds={"polars"},
     description=(
         "Per-feature vocabularies (values seen at least min_count times) and dense statistics "
@@ -138,7 +142,7 @@ def feature_vocabulary(
             "holdout_dates": f"{holdout_dates[0]}..{holdout_dates[-1]}",
             "dagster/row_count": vocabulary.rows,
             "total_ids": sum(len(v) for v in vocabulary.values.values()),
-            "vocabulary_sizes": table_markdown(sizes, ["feature", "ids", "row_coverage"]),
+            "vocabulary_sizes": table(sizes, ["feature", "ids", "row_coverage"]),
             "seconds": round(time.perf_counter() - started, 2),
             "path": dg.MetadataValue.path(str(path)),
         },

@@ -4,7 +4,7 @@ import time
 
 import dagster as dg
 
-from ml_assets.defs.metadata import GROUP
+from ml_assets.defs.metadata import GROUP, OWNERS
 from ml_assets.defs.partitions import PER_DAY, daily_partitions
 from ml_assets.defs.resources import ImpressionSource, StorageResource, write_parquet_atomically
 
@@ -28,6 +28,7 @@ def read_raw_days(storage: StorageResource, days: list[str]):
     partitions_def=daily_partitions,
     backfill_policy=PER_DAY,
     group_name=GROUP,
+    owners=OWNERS,
     kinds={"polars", "parquet"},
     description=(
         "Daily ad impressions (click label, dense counts, categorical ids) from the configured "

@@ -5,8 +5,8 @@ import hashlib
 import dagster as dg
 from pydantic import Field
 
-from ml_assets.defs.ingest.assets import read_raw_days
-from ml_assets.defs.metadata import GROUP
+from ml_assets.defs.ingest.assets import raw_impressions, read_raw_days
+from ml_assets.defs.metadata import GROUP, OWNERS
 from ml_assets.defs.resources import MlflowResource, StorageResource, write_parquet_atomically
 from ml_assets.model_registry import (
     CHALLENGER,
@@ -33,7 +33,10 @@ class PromotionConfig(dg.Config):
 
 
 @dg.asset(
+    # the holdout's raw rows, when evaluation did not keep them, to score the champion on
+    deps=[raw_impressions],
     group_name=GROUP,
+    owners=OWNERS,
     kinds={"mlflow"},
     # One champion move at a time across all runs (the instance's pool limit is 1); the
     # re-read before the alias moves covers instances configured otherwise.

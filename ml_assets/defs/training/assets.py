@@ -11,8 +11,9 @@ from dagster_ray import RayResource
 from pydantic import Field
 
 from ml_assets.defs.features.assets import ad_features, features_file
-from ml_assets.defs.ingest.assets import read_raw_days
-from ml_assets.defs.metadata import GROUP, png_markdown
+from ml_assets.defs.ingest.assets import raw_impressions, read_raw_days
+from ml_assets.defs.metadata import GROUP, OWNERS, png_markdown
+from ml_assets.defs.ray_resource import RAY_POOL, run_driver
 from ml_assets.defs.resources import (
     ImpressionSource,
     MlflowResource,
@@ -20,49 +21,59 @@ from ml_assets.defs.resources import (
     write_parquet_atomically,
 )
 from ml_assets.defs.xray_hooks import XRayHooks, xray_metadata
+from ml_assets.ranking.configs import ModelConfig, TrainConfig
 
 EMBEDDED_WORKERS = 2
 
 
 class TrainingConfig(dg.Config):
+    """The defaults are the model's and the loop's own (ranking.configs), so what the
+    benchmarks measure is what a materialization trains."""
+
     architecture: str = Field(
-        default="dcn_v2",
+        default=ModelConfig.architecture,
         description="Model: `dcn_v2` (embeddings + cross network + deep tower), or a baseline "
         "to compare it with: `dlrm` (pairwise dot-product interactions) or `logistic` "
         "(logistic regression on one-hot ids and dense features).",
     )
-    epochs: int = Field(ge=1, default=3, description="Passes over the training window.")
-    batch_size: int = Field(
-        ge=1, default=1024, description="Rows per optimizer step, over all workers together."
+    epochs: int = Field(
+        ge=1, default=TrainConfig.epochs, description="Passes over the training window."
     )
-    learning_rate: float = Field(gt=0, default=2e-3, description="Adam learning rate (the peak).")
+    batch_size: int = Field(
+        ge=1,
+        default=TrainConfig.batch_size,
+        description="Rows per optimizer step, over all workers together.",
+    )
+    learning_rate: float = Field(
+        gt=0, default=TrainConfig.learning_rate, description="Adam learning rate (the peak)."
+    )
     lr_schedule: str = Field(
-        default="cosine",
+        default=TrainConfig.lr_schedule,
         description="`cosine` decays the learning rate to 0 over the run (better final "
         "models); `constant` keeps it.",
     )
     embedding_prior: float = Field(
         ge=0,
-        default=30.0,
+        default=TrainConfig.embedding_prior,
         description="Strength of the per-id Gaussian prior on embeddings: shrinks rarely seen "
         "ids towards 'no effect' and leaves frequent ones to the data. 0 disables it.",
     )
     first_order_prior: float = Field(
         ge=0,
-        default=4.0,
+        default=TrainConfig.first_order_prior,
         description="Strength of the per-id Gaussian prior on the first-order weights, in "
         "logit units (a prior variance of 1/(2 x strength) on an id's own effect). 0 disables "
         "it.",
     )
     deep_weight_decay: float = Field(
         ge=0,
-        default=1.0,
+        default=TrainConfig.deep_weight_decay,
         description="AdamW weight decay on DCN-v2's deep tower: holds it to what the data "
         "keeps confirming instead of noise in feature combinations. 0 disables it.",
     )
     cross_weight_decay: float = Field(
         ge=0,
-        default=0.1,
+        default=TrainConfig.cross_weight_decay,
         description="AdamW weight decay on DCN-v2's cross layers: the same for the feature "
         "pairs that carry no signal. 0 disables it.",
     )
@@ -72,26 +83,29 @@ class TrainingConfig(dg.Config):
         "few seconds per epoch). Only watched, never used to choose a model.",
     )
     embedding_dim: int = Field(
-        ge=1, default=8, description="Embedding width per categorical feature."
+        ge=1,
+        default=ModelConfig.embedding_dim,
+        description="Embedding width per categorical feature.",
     )
     cross_layers: int = Field(
         ge=0,
-        default=1,
+        default=ModelConfig.cross_layers,
         description="Cross-network layers (DCN-v2). One makes every pairwise feature cross; "
         "more add higher-degree crosses, which need much more data to pay off.",
     )
     first_order: bool = Field(
-        default=True,
+        default=ModelConfig.first_order,
         description="DCN-v2: add one weight per id to the logit (a 'wide' part), so each id's "
         "own effect is learned directly under first_order_prior.",
     )
     dense_curves: bool = Field(
-        default=True,
+        default=ModelConfig.dense_curves,
         description="DCN-v2: add a learned piecewise-linear curve per dense input to the "
         "logit, so a count's own bent effect is learned directly.",
     )
     deep_layers: list[int] = Field(
-        default_factory=lambda: [256, 128], description="Hidden sizes of the deep tower."
+        default_factory=lambda: list(ModelConfig.deep_layers),
+        description="Hidden sizes of the deep tower.",
     )
     num_workers: int | None = Field(
         ge=1,
@@ -135,7 +149,9 @@ class TrainingConfig(dg.Config):
         description="Mini-batches per chunk read from Ray Data; rows are shuffled within a "
         "chunk. Larger chunks cost less per row and shuffle better, and use more memory.",
     )
-    seed: int = Field(default=0, description="Seed for initialisation and shuffling.")
+    seed: int = Field(
+        default=TrainConfig.seed, description="Seed for initialisation and shuffling."
+    )
 
 
 def default_workers(ray_cluster: RayResource) -> int:
@@ -156,9 +172,13 @@ def checkpoint_name(run: dg.DagsterRun, config: TrainingConfig, train_dates: lis
 
 
 @dg.asset(
-    deps=[ad_features],
+    # raw_impressions: the MLflow model's input example is raw rows of the window
+    deps=[ad_features, raw_impressions],
     group_name=GROUP,
+    owners=OWNERS,
+    code_version="1",
     kinds={"ray", "pytorch", "mlflow"},
+    pool=RAY_POOL,
     # A lost worker beyond max_failures, a lost node or cluster: the step runs again and resumes
     # from the checkpoint in storage (a new cluster in kuberay mode). Errors of the training code
     # itself raise Failure(allow_retries=False) and are not retried.
@@ -182,13 +202,11 @@ def ranking_model(
 ) -> dg.MaterializeResult:
     import torch
 
-    from ml_assets.defs.ray_resource import run_driver
     from ml_assets.ranking.artifacts import save_model_dir
     from ml_assets.ranking.checkpoints import CHECKPOINT_FILE
+    from ml_assets.ranking.configs import ARCHITECTURES
     from ml_assets.ranking.distributed import TrainingOutcome
     from ml_assets.ranking.encoding import encode
-    from ml_assets.ranking.loop import TrainConfig
-    from ml_assets.ranking.model import ARCHITECTURES, ModelConfig
     from ml_assets.ranking.plots import loss_curve_png
     from ml_assets.ranking.tracking import log_training_run
     from ml_assets.ranking.vocabulary import Vocabulary
