@@ -130,7 +130,7 @@ def ray_train(
     import ray
 
     from ml_assets.ranking.distributed import fit_distributed
-    from ml_assets.ray import xray_probe
+    from ml_assets.xray import probe as xray_probe
 
     started = time.perf_counter()
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)

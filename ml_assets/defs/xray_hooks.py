@@ -147,7 +147,7 @@ class XRayHooks:
         if not probes:
             return
         try:
-            from ml_assets.ray.xray_probe import start_probes
+            from ml_assets.xray.probe import start_probes
 
             self._xray_probes = start_probes(self.xray.interval_s)
         except Exception as error:  # X-Ray must never fail the step
@@ -160,7 +160,7 @@ class XRayHooks:
         if self._xray is None or not probes:
             return
         try:
-            from ml_assets.ray.xray_probe import collect
+            from ml_assets.xray.probe import collect
 
             self._xray.samples, self._xray.logs = collect(
                 probes, self.xray.log_lines, timeout_s=self.xray.collect_timeout_s
@@ -220,7 +220,7 @@ class XRayHooks:
         """The samples so far: the live probes', or those a Ray job sent back with its result."""
         if not self._xray_probes:
             return list(self._xray.samples) if self._xray is not None else []
-        from ml_assets.ray.xray_probe import snapshot
+        from ml_assets.xray.probe import snapshot
 
         return snapshot(self._xray_probes)
 

@@ -17,30 +17,6 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def loss_curve_png(history: list[dict]) -> bytes:
-    """Training loss against samples seen, across epochs, and the holdout log loss after each
-    epoch where the history has it (the learning curve)."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    offset = 0
-    validation = []
-    for record in history:
-        curve = np.array(record["curve"]) if record["curve"] else np.zeros((0, 2))
-        if len(curve):
-            ax.plot(curve[:, 0] + offset, curve[:, 1], label=f"epoch {record['epoch']}")
-        offset += record["samples"]
-        if "validation_log_loss" in record:
-            validation.append((offset, record["validation_log_loss"]))
-    if validation:
-        xs, ys = zip(*validation, strict=True)
-        ax.plot(xs, ys, "ko-", label="holdout, after the epoch")
-    ax.set_xlabel("samples seen")
-    ax.set_ylabel("log loss")
-    ax.set_title("Training and holdout loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return _png(fig)
-
-
 def roc_png(fpr: np.ndarray, tpr: np.ndarray, auc: float, optimum: tuple | None) -> bytes:
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.plot(fpr, tpr, label=f"model AUC {auc:.4f}")

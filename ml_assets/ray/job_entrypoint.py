@@ -31,7 +31,7 @@ def load_function(path: str):
 
 def _start_probes(settings: dict):
     try:
-        from ml_assets.ray.xray_probe import start_probes
+        from ml_assets.xray.probe import start_probes
 
         return start_probes(float(settings["interval_s"]))
     except Exception as error:  # X-Ray must never fail the job
@@ -41,7 +41,7 @@ def _start_probes(settings: dict):
 
 def _report_xray(pipes, probes, settings: dict) -> None:
     try:
-        from ml_assets.ray.xray_probe import collect
+        from ml_assets.xray.probe import collect
 
         samples, logs = collect(probes, int(settings["log_lines"]))
         pipes.report_custom_message({XRAY: {"samples": samples, "logs": logs}})

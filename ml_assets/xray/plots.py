@@ -1,8 +1,9 @@
-"""X-Ray plots as PNG bytes: utilization over time and training throughput."""
+"""X-Ray plots as PNG bytes: utilization over time, training loss and throughput per epoch."""
 
 import io
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
@@ -42,3 +43,27 @@ def throughput_png(epochs: list[dict]) -> bytes:
     axis.set_ylabel("samples / s (all workers)")
     axis.set_title("training throughput")
     return _png(figure)
+
+
+def loss_curve_png(history: list[dict]) -> bytes:
+    """Training loss against samples seen, across epochs, and the holdout log loss after each
+    epoch where the history has it (the learning curve)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    offset = 0
+    validation = []
+    for record in history:
+        curve = np.array(record["curve"]) if record["curve"] else np.zeros((0, 2))
+        if len(curve):
+            ax.plot(curve[:, 0] + offset, curve[:, 1], label=f"epoch {record['epoch']}")
+        offset += record["samples"]
+        if "validation_log_loss" in record:
+            validation.append((offset, record["validation_log_loss"]))
+    if validation:
+        xs, ys = zip(*validation, strict=True)
+        ax.plot(xs, ys, "ko-", label="holdout, after the epoch")
+    ax.set_xlabel("samples seen")
+    ax.set_ylabel("log loss")
+    ax.set_title("Training and holdout loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _png(fig)

@@ -25,7 +25,7 @@ def _when(t: float) -> str:
 
 
 def render_html(record: XRayRecord) -> str:
-    from ml_assets.ranking.plots import loss_curve_png
+    from ml_assets.xray.plots import loss_curve_png
 
     escape = html.escape
     start = record.timeline.get("requested", min(record.timeline.values(), default=0.0))

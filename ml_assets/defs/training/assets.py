@@ -207,12 +207,12 @@ def ranking_model(
     from ml_assets.ranking.configs import ARCHITECTURES
     from ml_assets.ranking.distributed import TrainingOutcome
     from ml_assets.ranking.encoding import encode
-    from ml_assets.ranking.plots import loss_curve_png
     from ml_assets.ranking.tracking import log_training_run
     from ml_assets.ranking.vocabulary import Vocabulary
     from ml_assets.ray.scaling import WorkerPlan
     from ml_assets.storage import read_parquet, remove_tree, upload_tree
     from ml_assets.version import code_version
+    from ml_assets.xray.plots import loss_curve_png
 
     if config.architecture not in ARCHITECTURES:
         raise ValueError(
