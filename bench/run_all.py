@@ -13,6 +13,7 @@ from bench import (
     quality,
     sensor_memory,
     training,
+    worlds,
     xray_overhead,
 )
 
@@ -23,6 +24,7 @@ BENCHMARKS = (
     memory,
     quality,
     learning_curve,
+    worlds,
     leak,
     leak_run_pods,
     cluster_bringup,

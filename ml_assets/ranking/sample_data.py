@@ -35,10 +35,12 @@ def encoded_synthetic_window(
     holdout_days: tuple[str, ...] = (),
     holdout_rows_per_day: int = 0,
     min_count: int = 3,
+    spec: SyntheticSpec | None = None,
 ) -> EncodedWindow:
-    """Synthetic days, one encoded Parquet file each, with a vocabulary fitted on the training
-    days only (as feature_vocabulary does) of the values seen at least `min_count` times."""
-    spec = SyntheticSpec()
+    """Synthetic days of `spec`'s world (the default world unless given), one encoded Parquet
+    file each, with a vocabulary fitted on the training days only (as feature_vocabulary does) of
+    the values seen at least `min_count` times."""
+    spec = spec or SyntheticSpec()
     feature_files, truths = {}, []
     for day in (*train_days, *holdout_days):
         rows = rows_per_day if day in train_days else holdout_rows_per_day

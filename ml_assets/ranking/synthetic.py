@@ -31,6 +31,11 @@ class SyntheticSpec:
     cross_rank: int = 2
     cross_scale: float = 0.45
     dense_effect_scale: float = 0.35
+    # 0: every categorical feature carries signal. k > 0: only k of them do (drawn by the seed),
+    # the rest are noise whose ids have no effect, and crosses join signal features only.
+    signal_features: int = 0
+    # Crosses join a small-vocabulary feature (fewer than 100 values) with a large one.
+    small_large_crosses: bool = False
 
     @property
     def schema(self) -> FeatureSchema:
@@ -67,11 +72,13 @@ def _build_world(spec: SyntheticSpec) -> _World:
         scale = spec.id_effect_scale * rng.uniform(0.3, 1.0)
         effects.append(rng.normal(0.0, scale, size))
     missing = np.where(rng.random(n_cat) < 0.3, rng.uniform(0.02, 0.2, n_cat), 0.0)
-    pairs = []
-    while len(pairs) < spec.cross_pairs:
-        f, g = (int(x) for x in rng.choice(n_cat, 2, replace=False))
-        if (f, g) not in pairs and (g, f) not in pairs:
-            pairs.append((f, g))
+    # Extra draws come from a generator of their own, so that the default world stays the same.
+    knobs = np.random.default_rng([spec.seed, 4])
+    signal = np.arange(n_cat)
+    if spec.signal_features:
+        signal = np.sort(knobs.choice(n_cat, spec.signal_features, replace=False))
+        effects = [e if f in signal else np.zeros_like(e) for f, e in enumerate(effects)]
+    pairs = _cross_pairs(spec, rng, knobs, signal, sizes)
     left = tuple(rng.normal(0, spec.cross_scale, (sizes[f], spec.cross_rank)) for f, _ in pairs)
     right = tuple(rng.normal(0, spec.cross_scale, (sizes[g], spec.cross_rank)) for _, g in pairs)
     world = _World(
@@ -98,6 +105,31 @@ def _build_world(spec: SyntheticSpec) -> _World:
         else:
             hi = mid
     return _World(**{**world.__dict__, "intercept": (lo + hi) / 2})
+
+
+def _cross_pairs(spec: SyntheticSpec, rng, knobs, signal: np.ndarray, sizes) -> list:
+    """The crossed feature pairs, among the signal features. The default world draws them from
+    the world's generator `rng` (so that its data stays as it is); the knobs draw from theirs."""
+    pairs: list[tuple[int, int]] = []
+    small = [int(f) for f in signal if sizes[f] < 100]
+    large = [int(f) for f in signal if sizes[f] >= 100]
+    if spec.small_large_crosses and not (small and large):
+        raise ValueError("small_large_crosses needs signal features of both kinds of vocabulary")
+    most = len(signal) * (len(signal) - 1) // 2
+    if spec.small_large_crosses:
+        most = len(small) * len(large)
+    if spec.cross_pairs > most:
+        raise ValueError(f"cross_pairs={spec.cross_pairs}, but only {most} pairs can be drawn")
+    while len(pairs) < spec.cross_pairs:
+        if spec.small_large_crosses:
+            f, g = int(knobs.choice(small)), int(knobs.choice(large))
+        elif len(signal) < len(sizes):
+            f, g = (int(x) for x in knobs.choice(signal, 2, replace=False))
+        else:
+            f, g = (int(x) for x in rng.choice(len(sizes), 2, replace=False))
+        if (f, g) not in pairs and (g, f) not in pairs:
+            pairs.append((f, g))
+    return pairs
 
 
 @lru_cache(maxsize=8)
