@@ -119,6 +119,7 @@ def main() -> None:
                     checkpoint_root=Path(directory) / "checkpoints",
                     run_name=f"learning-curve-{seed}",
                     id_counts=id_counts,
+                    base_rate=window.vocabulary.base_rate,
                     validation_files=window.holdout_files,
                 )
                 histories.append(outcome.history)

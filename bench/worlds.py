@@ -51,6 +51,7 @@ def judge(window, architecture: str, directory: Path, plan: WorkerPlan) -> dict:
         checkpoint_root=directory / "checkpoints",
         run_name=f"worlds-{architecture}-{time.monotonic_ns()}",
         id_counts=window.vocabulary.id_counts(),
+        base_rate=window.vocabulary.base_rate,
         validation_files=window.holdout_files,
     )
     last = outcome.history[-1]

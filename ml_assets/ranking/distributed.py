@@ -40,7 +40,7 @@ from ml_assets.ranking.loop import (
     train_one_epoch,
 )
 from ml_assets.ranking.metrics import log_loss, roc_auc
-from ml_assets.ranking.model import build_model, set_embedding_prior
+from ml_assets.ranking.model import build_model, set_embedding_prior, start_at_base_rate
 from ml_assets.ranking.shard_cache import Arrays, read_shard
 from ml_assets.ray.scaling import WorkerPlan
 from ml_assets.storage import arrow_filesystem, arrow_path
@@ -85,6 +85,8 @@ def _worker_loop(config: dict) -> None:
     model = build_model(model_config)
     if device.type == "cuda" and train.auto_batch_size:
         worker_batch, train = _fill_the_gpu(model.to(device), model_config, train, worker_batch)
+    if config["base_rate"] is not None:
+        start_at_base_rate(model, config["base_rate"])
     if config["id_counts"] is not None and (train.embedding_prior or train.first_order_prior):
         # A copy: the object store hands out read-only arrays, which torch warns about.
         counts = torch.tensor(ray.get(config["id_counts"]))
@@ -276,6 +278,7 @@ def fit_distributed(
     id_counts: np.ndarray | None = None,
     validation_files: list[Path] | None = None,
     stream_budget_bytes: int = 512 * 2**20,
+    base_rate: float | None = None,
 ) -> TrainingOutcome:
     """Train over Parquet files of encoded rows.
 
@@ -294,7 +297,7 @@ def fit_distributed(
     `id_counts` (training rows per embedding row) turns on the per-id priors when
     `train_config.embedding_prior` or `first_order_prior` is set. `validation_files`, encoded
     like the training files, add a holdout log loss and AUC to every epoch's history: the
-    learning curve.
+    learning curve. `base_rate`, the window's click rate, is where the model's output starts.
     """
     import ray
     import ray.data
@@ -353,6 +356,7 @@ def fit_distributed(
             "train_files": [] if streamed else train_paths,  # read by the workers themselves
             "train_rows": parquet_rows(train_paths, filesystem),
             "id_counts": None if id_counts is None else ray.put(np.asarray(id_counts)),
+            "base_rate": base_rate,
             "validation_files": [arrow_path(file) for file in validation_files or []],
             "filesystem": filesystem,
         },

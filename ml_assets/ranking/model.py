@@ -9,6 +9,8 @@
   ranking model must beat.
 All take (dense [batch, D] float, ids [batch, C] int) and return logits [batch]."""
 
+import math
+
 import torch
 from torch import nn
 
@@ -94,6 +96,20 @@ def set_embedding_prior(
             module.set_prior(id_counts, first_order_strength)
         elif isinstance(module, SharedEmbedding):
             module.set_prior(id_counts, strength)
+
+
+def start_at_base_rate(model: nn.Module, base_rate: float) -> None:
+    """Set the output bias to the log-odds of the training window's click rate, so training
+    starts from the base rate instead of p = 0.5. At a 0.5% click rate the bias would otherwise
+    have to travel 5.3 logits at the learning rate's pace before the features get a say."""
+    rate = min(max(base_rate, 1e-6), 1 - 1e-6)
+    output = {
+        DCNv2: lambda m: m.head,
+        DLRM: lambda m: m.top[-1],
+        LogisticRegression: lambda m: m.dense,
+    }[type(model)](model)
+    with torch.no_grad():
+        output.bias.fill_(math.log(rate / (1 - rate)))
 
 
 def decay_groups(model: nn.Module) -> dict[str, list[torch.Tensor]]:

@@ -55,6 +55,7 @@ def train_window(request: dict) -> dict:
             cache_below_bytes=request["cache_below_bytes"],
             stream_budget_bytes=request["stream_budget_bytes"],
             id_counts=vocabulary.id_counts(),
+            base_rate=vocabulary.base_rate,
             validation_files=[at(uri) for uri in request["validation_files"]],
         )
     except ray.train.TrainingFailedError as error:

@@ -31,6 +31,13 @@ class Vocabulary:
     # A 0/1 missing column per dense feature. False for vocabularies saved before flags existed:
     # their models saw missing counts as log1p(0), and keep being fed that way.
     dense_missing_flags: bool = True
+    # Clicks in the training rows; None for vocabularies saved before it was kept.
+    clicks: int | None = None
+
+    @property
+    def base_rate(self) -> float | None:
+        """The training window's click rate, where this vocabulary knows it."""
+        return None if self.clicks is None or not self.rows else self.clicks / self.rows
 
     @property
     def dense_inputs(self) -> tuple[str, ...]:
@@ -83,6 +90,7 @@ class Vocabulary:
             "coverage": self.coverage,
             "counts": self.counts,
             "dense_missing_flags": self.dense_missing_flags,
+            "clicks": self.clicks,
         }
         with atomic_path(path) as temporary:
             temporary.write_text(json.dumps(payload))
@@ -101,6 +109,7 @@ class Vocabulary:
             coverage=payload.get("coverage", {}),
             counts=payload.get("counts", {}),
             dense_missing_flags=payload.get("dense_missing_flags", False),
+            clicks=payload.get("clicks"),
         )
 
 
@@ -133,6 +142,7 @@ def fit_vocabulary(
         kept_counts[name] = counts.get_column("n").to_list()
         coverage[name] = float(counts.get_column("n").sum()) / max(rows, 1)
     stats = scan.select(
+        pl.col(schema.label).sum().alias("clicks"),
         *[pl.col(c).mean().alias(f"{c}__mean") for c in schema.dense],
         *[pl.col(c).std().alias(f"{c}__std") for c in schema.dense],
     ).collect()
@@ -147,4 +157,5 @@ def fit_vocabulary(
         rows=rows,
         coverage=coverage,
         counts=kept_counts,
+        clicks=int(stats["clicks"][0] or 0),
     )

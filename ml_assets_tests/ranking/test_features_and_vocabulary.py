@@ -77,6 +77,7 @@ def test_vocabulary_round_trip_and_missing_feature(tmp_path):
     vocabulary.save(tmp_path / "v.json")
     loaded = Vocabulary.load(tmp_path / "v.json")
     assert loaded.values == vocabulary.values and loaded.holdout_dates == ["y"]
+    assert loaded.clicks == 2 and loaded.base_rate == 1.0  # both rows were clicks
     wider = FeatureSchema(dense=("n",), categorical=("ad", "site"), label="y")
     with pytest.raises(DataValidationError) as error:
         loaded.require_features(wider)
@@ -92,6 +93,7 @@ def test_encode_flags_missing_dense_values_and_fills_them_with_the_mean(tmp_path
         max_size=10,
     )  # fmt: skip
     assert vocabulary.dense_mean["n"] == pytest.approx(2.0)  # of the present values only
+    assert vocabulary.base_rate == 0.5  # where the model's output starts
     assert vocabulary.dense_inputs == ("n", "n__missing")
     encoded = encode(frame, vocabulary)
     assert encoded["n__missing"].to_list() == [0.0, 0.0, 1.0, 0.0]
@@ -105,11 +107,12 @@ def test_vocabularies_from_before_missing_flags_encode_as_their_models_were_trai
     )
     vocabulary.save(tmp_path / "v.json")
     payload = json.loads((tmp_path / "v.json").read_text())
-    for key in ("dense_missing_flags", "counts"):
+    for key in ("dense_missing_flags", "counts", "clicks"):
         del payload[key]
     (tmp_path / "v.json").write_text(json.dumps(payload))
     legacy = Vocabulary.load(tmp_path / "v.json")
     assert legacy.dense_inputs == ("n",) and legacy.id_counts() is None
+    assert legacy.base_rate is None  # its model starts where it always did
     encoded = encode(pl.DataFrame({"n": [None, 0.0], "ad": ["a", "a"]}), legacy)
     assert encoded.columns == ["n", "ad"]
     assert encoded["n"][0] == encoded["n"][1]  # missing was log1p(0) for those models

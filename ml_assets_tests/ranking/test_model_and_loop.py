@@ -13,7 +13,13 @@ from ml_assets.ranking.loop import (
     predict_probabilities,
     train_one_epoch,
 )
-from ml_assets.ranking.model import DCNv2, DenseCurves, build_model, set_embedding_prior
+from ml_assets.ranking.model import (
+    DCNv2,
+    DenseCurves,
+    build_model,
+    set_embedding_prior,
+    start_at_base_rate,
+)
 
 
 def toy_problem(rows=20_000, seed=0):
@@ -286,3 +292,16 @@ def test_the_fused_optimizer_continues_a_run_saved_by_the_unfused_one():
         unfused_model.named_parameters(), resumed_model.parameters(), strict=True
     ):
         assert torch.allclose(actual, expected, atol=1e-6), name
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_a_model_started_at_the_base_rate_predicts_it_before_any_training(architecture):
+    dense, ids, _ = toy_problem(rows=2000)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(cardinalities=(50, 5), dense_features=3,
+                                    architecture=architecture))  # fmt: skip
+    untouched = predict_probabilities(model, dense, ids, batch_size=500).mean()
+    start_at_base_rate(model, 0.005)
+    started = predict_probabilities(model, dense, ids, batch_size=500).mean()
+    assert abs(untouched - 0.5) < 0.15  # where an output bias of 0 starts
+    assert started == pytest.approx(0.005, rel=0.5)
