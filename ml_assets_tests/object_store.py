@@ -84,7 +84,11 @@ class S3Server:
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=root,
         )  # fmt: skip
         server = cls(f"http://{host}:{ports['s3']}", access_key, secret_key, process, root)
-        server.wait_ready(timeout)
+        try:
+            server.wait_ready(timeout)
+        except BaseException:
+            server.stop()  # a server that never became ready is not left running
+            raise
         return server
 
     @property
@@ -108,6 +112,8 @@ class S3Server:
         self.filesystem().mkdir(name)
 
     def wait_ready(self, timeout: float) -> None:
+        from botocore.exceptions import EndpointConnectionError
+
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
@@ -115,7 +121,9 @@ class S3Server:
             try:
                 self.filesystem().ls("")  # a signed ListBuckets: the gateway and its filer answer
                 return
-            except (OSError, PermissionError):
+            # Connection refused (the gateway is not listening yet) comes through s3fs as
+            # botocore's EndpointConnectionError, which is not an OSError.
+            except (OSError, PermissionError, EndpointConnectionError):
                 if time.monotonic() > deadline:
                     self.stop()
                     raise TimeoutError(f"the S3 gateway was not ready after {timeout}s") from None
