@@ -38,6 +38,16 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 30) -> None:
         process.wait()
 
 
+def step_span(instance, run_id: str, step: str) -> tuple[float, float]:
+    """When the step started and when it succeeded (each exactly once), from the run's log."""
+    entries = [e for e in instance.all_logs(run_id) if e.step_key == step]
+    (started,) = [e.timestamp for e in entries
+                  if e.dagster_event_type == dg.DagsterEventType.STEP_START]  # fmt: skip
+    (succeeded,) = [e.timestamp for e in entries
+                    if e.dagster_event_type == dg.DagsterEventType.STEP_SUCCESS]  # fmt: skip
+    return started, succeeded
+
+
 @pytest.fixture
 def ml_home(tmp_path, monkeypatch) -> Path:
     """A private ML_ASSETS_HOME: storage and the local MLflow store of one test."""

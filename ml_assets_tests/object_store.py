@@ -124,8 +124,7 @@ class S3Server:
             # Connection refused (the gateway is not listening yet) comes through s3fs as
             # botocore's EndpointConnectionError, which is not an OSError.
             except (OSError, PermissionError, EndpointConnectionError):
-                if time.monotonic() > deadline:
-                    self.stop()
+                if time.monotonic() > deadline:  # start() stops the server
                     raise TimeoutError(f"the S3 gateway was not ready after {timeout}s") from None
                 time.sleep(0.2)  # polling the server's readiness, not synchronising on a guess
 

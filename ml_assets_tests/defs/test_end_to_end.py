@@ -19,6 +19,7 @@ from ml_assets.definitions import defs
 from ml_assets.defs.resources import StorageResource
 from ml_assets.version import code_version
 from ml_assets.xray.record import load_records
+from ml_assets_tests.conftest import step_span
 
 pytestmark = pytest.mark.slow
 
@@ -42,18 +43,6 @@ def champion_version(client, name="ads_ctr_ranker"):
     from ml_assets.model_registry import current_champion
 
     return current_champion(client, name)
-
-
-def step_span(instance, run_id: str, step: str) -> tuple[float, float]:
-    """When the step started and when it succeeded, from the run's event log."""
-    times = {
-        entry.dagster_event_type: entry.timestamp
-        for entry in instance.all_logs(run_id)
-        if entry.step_key == step
-        and entry.dagster_event_type
-        in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS)
-    }
-    return times[dg.DagsterEventType.STEP_START], times[dg.DagsterEventType.STEP_SUCCESS]
 
 
 def record_partition_reads(monkeypatch) -> set[tuple[str, str]]:
