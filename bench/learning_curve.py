@@ -122,7 +122,7 @@ def main() -> None:
                     base_rate=window.vocabulary.base_rate,
                     validation_files=window.holdout_files,
                 )
-                histories.append(outcome.history)
+                histories.append(outcome.history_dicts())
                 fit_seconds.append(time.perf_counter() - started)
         finally:
             ray.shutdown()

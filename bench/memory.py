@@ -55,7 +55,7 @@ def fit(directory: Path) -> None:
         run_name="memory",
         cache_below_bytes=0,  # stream: the point of this benchmark
     )
-    record = outcome.history[-1]
+    record = outcome.history[-1].to_dict()
     (directory / "fit.json").write_text(json.dumps(record))
     ray.shutdown()
 

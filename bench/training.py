@@ -155,7 +155,7 @@ def ray_train(
     finally:
         ray.shutdown()
     keys = ("samples_per_second", "loss", "wait_fraction", "started_at", "finished_at")
-    epochs = [{k: e[k] for k in keys} for e in outcome.history]
+    epochs = [{k: e[k] for k in keys} for e in outcome.history_dicts()]
     return {
         "epochs": epochs,
         "wall_seconds": time.perf_counter() - started,
@@ -270,7 +270,7 @@ def main() -> None:
         gpu = None
         if torch.cuda.is_available():
             # The same Ray Train path on one GPU worker: bf16 autocast, pinned batches and the
-            # per-worker batch grown until it fills the device (ranking.accelerator).
+            # per-worker batch grown until it fills the device (training.accelerator).
             plan = WorkerPlan(1, max(1, cores // 2), max(1, cores // 2), True)
             gpu_run = ray_train(
                 schema, files, model_config, train_config, plan, Path(directory) / "ckpt"

@@ -56,8 +56,8 @@ def judge(window, architecture: str, directory: Path, plan: WorkerPlan) -> dict:
     )
     last = outcome.history[-1]
     return {
-        "log_loss": last["validation_log_loss"],
-        "auc": last["validation_auc"],
+        "log_loss": last.validation["log_loss"],
+        "auc": last.validation["auc"],
         "fit_seconds": round(time.perf_counter() - started, 1),
     }
 

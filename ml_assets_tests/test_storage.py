@@ -12,7 +12,6 @@ from ml_assets import environment
 from ml_assets.atomic import atomic_path
 from ml_assets.definitions import build_resources
 from ml_assets.defs.resources import StorageResource, StoredValuesIOManager
-from ml_assets.ranking.checkpoints import CHECKPOINT_FILE, checkpoint_problem, set_aside
 from ml_assets.ranking.schema import FeatureSchema
 from ml_assets.ranking.vocabulary import Vocabulary, fit_vocabulary
 from ml_assets.storage import (
@@ -25,6 +24,7 @@ from ml_assets.storage import (
     scan_parquet,
     upload_tree,
 )
+from ml_assets.training.checkpoints import CHECKPOINT_FILE, checkpoint_problem, set_aside
 
 
 def bucket_keys(s3_server, root: str) -> set[str]:

@@ -157,10 +157,6 @@ class MlflowResource(dg.ConfigurableResource):
         description="Artifact root for a new experiment. Empty: the server's default, or "
         "`$ML_ASSETS_HOME/mlartifacts` for the local SQLite store.",
     )
-    experiment_name: str = Field(default="ads-ranking", description="Experiment for runs.")
-    registered_model_name: str = Field(
-        default="ads_ctr_ranker", description="Model Registry name of the published model."
-    )
 
     @property
     def resolved_tracking_uri(self) -> str:
@@ -184,15 +180,16 @@ class MlflowResource(dg.ConfigurableResource):
                     os.environ[name] = value
         return mlflow.MlflowClient(self.resolved_tracking_uri, self.resolved_tracking_uri)
 
-    def experiment_id(self) -> str:
+    def experiment_id(self, name: str) -> str:
+        """The experiment `name` (each pipeline has its own), created on first use."""
         client = self.client()
-        experiment = client.get_experiment_by_name(self.experiment_name)
+        experiment = client.get_experiment_by_name(name)
         if experiment is not None:
             return experiment.experiment_id
         location = self.artifact_location or None
         if location is None and self.resolved_tracking_uri.startswith("sqlite:"):
             location = (environment.home() / "mlartifacts").as_uri()
-        return client.create_experiment(self.experiment_name, artifact_location=location)
+        return client.create_experiment(name, artifact_location=location)
 
 
 class StoredValuesIOManager(dg.ConfigurableIOManagerFactory):

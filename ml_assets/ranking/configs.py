@@ -4,6 +4,8 @@ dataclasses (no torch), so that the Dagster code location can read them when it 
 
 from dataclasses import asdict, dataclass
 
+from ml_assets.training.config import LoopConfig
+
 ARCHITECTURES = ("dcn_v2", "dlrm", "logistic")
 
 
@@ -50,14 +52,11 @@ class ModelConfig:
         )
 
 
-LR_SCHEDULES = ("cosine", "constant")
-
-
 @dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 3
-    batch_size: int = 1024
-    learning_rate: float = 2e-3
+class TrainConfig(LoopConfig):
+    """The loop's settings (`LoopConfig`, whose defaults are the ranking model's too) and the
+    click model's regularization."""
+
     # AdamW's decoupled weight decay. The deep tower and the cross layers have the capacity to
     # fit noise in the hundreds of feature pairs and combinations that carry no signal, more so
     # the longer they train; decay holds them to what the data keeps confirming. Everything
@@ -65,26 +64,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     deep_weight_decay: float = 1.0
     cross_weight_decay: float = 0.1
-    max_steps_per_epoch: int | None = None  # None: the whole epoch; small values make toy models
-    seed: int = 0
-    log_every_steps: int = 50
-    # "cosine" decays the learning rate to 0 over the whole run: the last epochs average out the
-    # gradient noise instead of bouncing around the optimum. "constant" keeps it.
-    lr_schedule: str = "cosine"
     # Strength of the per-id Gaussian prior on embeddings (model.SharedEmbedding); 0 disables it.
     embedding_prior: float = 30.0
     # The same on first-order weights (model.FirstOrderWeights), in logit units: a prior
     # variance of 1 / (2 * strength) on an id's effect. 0 disables it.
     first_order_prior: float = 4.0
-    # On a GPU, grow the per-worker batch until it fills the device (ranking.accelerator);
-    # ignored on CPU.
-    auto_batch_size: bool = True
-
-    def __post_init__(self):
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(
-                f"unknown lr_schedule {self.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}"
-            )
-
-    def to_dict(self) -> dict:
-        return asdict(self)

@@ -1,264 +1,14 @@
-"""Distributed training with Ray Train: the per-worker loop and the driver call around it.
+"""The click model on the platform's distributed training (training.driver)."""
 
-Imports Ray, never Dagster; the training asset calls `fit_distributed` on a connected Ray.
-"""
-
-import json
-import logging
-import math
-import tempfile
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import numpy as np
-import torch
-from torch import nn
 
-from ml_assets.ranking.accelerator import (
-    autocast,
-    fill_device_batch_size,
-    scaled_learning_rate,
-    to_device,
-)
-from ml_assets.ranking.checkpoints import (
-    CHECKPOINT_FILE,
-    HISTORY_FILE,
-    checkpoint_problem,
-    finished_checkpoint,
-    set_aside,
-)
+from ml_assets.ranking.click_task import ClickModelTask
 from ml_assets.ranking.configs import ModelConfig, TrainConfig
-from ml_assets.ranking.encoding import to_arrays
-from ml_assets.ranking.loop import (
-    Batch,
-    in_memory_batches,
-    make_optimizer,
-    predict_probabilities,
-    train_one_epoch,
-)
-from ml_assets.ranking.metrics import log_loss, roc_auc
-from ml_assets.ranking.model import build_model, set_embedding_prior, start_at_base_rate
-from ml_assets.ranking.shard_cache import Arrays, read_shard
 from ml_assets.ray.scaling import WorkerPlan
-from ml_assets.storage import arrow_filesystem, arrow_path
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainingOutcome:
-    checkpoint_dir: Path
-    history: list[dict]
-    discarded_checkpoint: str | None = None  # why an unusable checkpoint was set aside
-
-    @property
-    def resumed_from_epoch(self) -> int:
-        """The epoch the last (re)start began at: 0 for an uninterrupted run; k after a worker
-        failure or a step retry restored the checkpoint of epoch k - 1."""
-        starts = [record.get("loop_started_at") for record in self.history]
-        return starts.index(starts[-1]) if starts else 0
-
-    @property
-    def restarts(self) -> int:
-        """Worker-group restarts and step retries that resumed this training."""
-        return len({record.get("loop_started_at") for record in self.history}) - 1
-
-
-def _worker_loop(config: dict) -> None:
-    import ray.train
-    import ray.train.torch
-
-    train = TrainConfig(**config["train"])
-    model_config = ModelConfig.from_dict(config["model"])
-    torch.set_num_threads(config["threads_per_worker"])
-    torch.manual_seed(train.seed)
-    context = ray.train.get_context()
-    rank = context.get_world_rank()
-    world = context.get_world_size()
-    device = ray.train.torch.get_device()
-    # batch_size is the global batch: N workers see the same optimization as one process.
-    worker_batch = max(1, train.batch_size // world)
-    loop_started_at = time.time()  # tells the epochs of each (re)start apart in the history
-    model = build_model(model_config)
-    if device.type == "cuda" and train.auto_batch_size:
-        worker_batch, train = _fill_the_gpu(model.to(device), model_config, train, worker_batch)
-    if config["base_rate"] is not None:
-        start_at_base_rate(model, config["base_rate"])
-    if config["id_counts"] is not None and (train.embedding_prior or train.first_order_prior):
-        # A copy: the object store hands out read-only arrays, which torch warns about.
-        counts = torch.tensor(ray.get(config["id_counts"]))
-        set_embedding_prior(model, counts, train.embedding_prior, train.first_order_prior)
-    optimizer = make_optimizer(model, train)
-    history: list[dict] = []
-    start_epoch = 0
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        # Resume after a worker failure or a retried step: lose at most one epoch of work.
-        with checkpoint.as_directory() as directory:
-            state = torch.load(Path(directory) / CHECKPOINT_FILE, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        history = state["history"]
-        start_epoch = state["epoch"] + 1
-    model = ray.train.torch.prepare_model(model)
-    dense_cols, cat_cols = tuple(config["dense"]), tuple(config["categorical"])
-    label = config["label"]
-    # A small window: this worker reads its own shard once and keeps it (shard_cache).
-    kept = _read_rows(config, config["train_files"], rank, world) if config["train_files"] else None
-
-    def chunks() -> Iterator[Arrays]:
-        # Ray Data hands over large chunks (its per-batch cost is then paid once per chunk);
-        # the loop slices them into shuffled mini-batches itself.
-        shard = ray.train.get_dataset_shard("train")
-        assert shard is not None, "the trainer was given no 'train' dataset"
-        for chunk in shard.iter_batches(
-            batch_size=worker_batch * config["chunk_batches"],
-            batch_format="numpy",
-            prefetch_batches=2,
-        ):
-            columns = cast(dict[str, np.ndarray], chunk)
-            yield *to_arrays(columns, dense_cols, cat_cols), columns[label]
-
-    def batches(epoch: int) -> Iterator[Batch]:
-        rng = np.random.default_rng([train.seed, epoch, rank])
-        if kept is not None:  # a new permutation of every row of the shard each epoch
-            source = in_memory_batches(*kept, worker_batch, rng)
-        else:
-            source = (
-                batch
-                for dense, ids, labels in chunks()
-                for batch in in_memory_batches(dense, ids, labels, worker_batch, rng)
-            )
-        for batch in source:
-            yield to_device(batch, device)
-
-    def log(message: str) -> None:
-        if rank == 0:
-            print(f"[ranking_model] {message}", flush=True)  # noqa: T201 (Ray forwards it)
-
-    # The validation rows, for rank 0 only: one holdout day is small.
-    validation = (
-        _read_rows(config, config["validation_files"])
-        if rank == 0 and config["validation_files"]
-        else None
-    )
-    total_steps = steps_per_worker(config["train_rows"], train, world, worker_batch)
-    for epoch in range(start_epoch, train.epochs):
-        started_at = time.time()
-        stats = train_one_epoch(
-            model,
-            optimizer,
-            batches(epoch),
-            train,
-            epoch=epoch,
-            on_log=log,
-            total_steps=total_steps,
-        )
-        record = {
-            "epoch": epoch,
-            "started_at": started_at,  # wall clock, for the X-Ray timeline
-            "loop_started_at": loop_started_at,
-            "finished_at": time.time(),
-            "loss": stats.loss,
-            "samples": stats.samples * world,
-            "seconds": stats.seconds,
-            "samples_per_second": stats.samples_per_second * world,
-            "wait_fraction": stats.wait_seconds / stats.seconds if stats.seconds else 0.0,
-            "curve": [(s * world, loss) for s, loss in stats.curve],
-        }
-        if validation is not None:
-            unwrapped = cast(nn.Module, getattr(model, "module", model))
-            record |= _validation_point(unwrapped, validation)
-        history.append(record)
-        log(
-            f"epoch {epoch} done: loss {stats.loss:.4f}, {record['samples_per_second']:,.0f}/s"
-            + (f", validation log loss {record['validation_log_loss']:.4f}" if validation else "")
-        )
-        metrics = {k: v for k, v in record.items() if k != "curve"}
-        with tempfile.TemporaryDirectory() as directory:
-            checkpoint = None
-            if rank == 0:
-                unwrapped = cast(nn.Module, getattr(model, "module", model))
-                torch.save(
-                    {
-                        "model": unwrapped.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "epoch": epoch,
-                        "history": history,
-                        "model_config": model_config.to_dict(),
-                    },
-                    Path(directory) / CHECKPOINT_FILE,
-                )
-                (Path(directory) / HISTORY_FILE).write_text(json.dumps(history))
-                checkpoint = ray.train.Checkpoint.from_directory(directory)
-            ray.train.report(metrics, checkpoint=checkpoint)
-
-
-def _read_rows(config: dict, files: list[str], rank: int = 0, world: int = 1) -> Arrays:
-    """The model's columns of `rank`'s shard of `files` (all of them for rank 0 of 1), as arrays."""
-    dense, categorical = tuple(config["dense"]), tuple(config["categorical"])
-    columns = [*dense, *categorical, config["label"]]
-    table = read_shard(files, config["filesystem"], rank, world, columns)
-    arrays = {name: table.column(name).to_numpy() for name in columns}
-    labels = np.asarray(arrays[config["label"]], dtype=np.float32)
-    return *to_arrays(arrays, dense, categorical), labels
-
-
-def _validation_point(model: nn.Module, validation: tuple) -> dict:
-    """Holdout log loss and AUC after an epoch: the learning curve. Only watched, never used to
-    pick a model, so the holdout stays an honest test for model_evaluation."""
-    dense, ids, labels = validation
-    probabilities = predict_probabilities(model, dense, ids)
-    model.train()
-    return {
-        "validation_log_loss": log_loss(labels, probabilities),
-        "validation_auc": roc_auc(labels, probabilities),
-    }
-
-
-def steps_per_worker(rows: int, train: TrainConfig, num_workers: int, worker_batch: int) -> int:
-    """Optimizer steps one worker takes over the whole run, for the learning-rate schedule.
-    Ray Data splits rows about evenly; the cosine's tail tolerates the difference."""
-    per_epoch = math.ceil(rows / num_workers / worker_batch)
-    if train.max_steps_per_epoch is not None:
-        per_epoch = min(per_epoch, train.max_steps_per_epoch)
-    return per_epoch * train.epochs
-
-
-def _fill_the_gpu(
-    model: nn.Module, model_config: ModelConfig, train: TrainConfig, worker_batch: int
-) -> tuple[int, TrainConfig]:
-    """The per-worker batch that fills this GPU, agreed by all workers (the smallest, so every
-    rank takes the same number of steps), and the learning rate scaled to it."""
-    import dataclasses
-
-    import torch.distributed as dist
-
-    device = next(model.parameters()).device
-    optimizer = make_optimizer(model, train)
-
-    def try_step(size: int) -> None:
-        dense = torch.zeros(size, model_config.dense_features, device=device)
-        ids = torch.zeros(size, len(model_config.cardinalities), dtype=torch.int64, device=device)
-        with autocast(device):
-            loss = model(dense, ids).float().mean()
-        loss.backward()
-        optimizer.zero_grad(set_to_none=True)
-
-    fitted = torch.tensor(fill_device_batch_size(worker_batch, device, try_step), device=device)
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(fitted, op=dist.ReduceOp.MIN)
-    size = int(fitted.item())
-    rate = scaled_learning_rate(train.learning_rate, worker_batch, size)
-    print(  # noqa: T201 (Ray forwards it)
-        f"[ranking_model] GPU {torch.cuda.get_device_name(device)}: batch {size} per worker "
-        f"(asked {worker_batch}), learning rate {rate:.2e}, bf16 autocast",
-        flush=True,
-    )
-    return size, dataclasses.replace(train, learning_rate=rate)
+from ml_assets.training.driver import fit
+from ml_assets.training.records import TrainingOutcome
 
 
 def fit_distributed(
@@ -280,175 +30,34 @@ def fit_distributed(
     stream_budget_bytes: int = 512 * 2**20,
     base_rate: float | None = None,
 ) -> TrainingOutcome:
-    """Train over Parquet files of encoded rows.
-
-    Files and checkpoints are local paths or a bucket's UPaths (`ml_assets.storage`); every
-    worker reads them through the same filesystem. A run with the same `run_name` and
-    `checkpoint_root` resumes from its latest checkpoint (Ray Train restores it), which is what
-    makes a retried Dagster step cheap.
-
-    A window whose rows take less than `cache_below_bytes` in memory is read once by the workers
-    themselves, each its own equal shard, and kept as arrays (about 1.5x the shard's Parquet
-    size; `shard_cache` says why not through Ray Data); every epoch is a new permutation of the
-    shard's rows. Larger windows are streamed by Ray Data every epoch, the files in a new order
-    each time, within `stream_budget_bytes` of object store (0: Ray Data's own budget), so
-    memory stays flat.
+    """Train the click model over Parquet files of encoded rows (`training.driver.fit` says how).
 
     `id_counts` (training rows per embedding row) turns on the per-id priors when
-    `train_config.embedding_prior` or `first_order_prior` is set. `validation_files`, encoded
-    like the training files, add a holdout log loss and AUC to every epoch's history: the
-    learning curve. `base_rate`, the window's click rate, is where the model's output starts.
+    `train_config.embedding_prior` or `first_order_prior` is set. `validation_files` add a
+    holdout log loss and AUC to every epoch's record. `base_rate`, the window's click rate, is
+    where the model's output starts.
     """
     import ray
-    import ray.data
-    import ray.train
-    from ray.train.torch import TorchTrainer
 
-    # Per-operator progress bars flood the Dagster compute log; the loop logs its own progress.
-    data_context = ray.data.DataContext.get_current()
-    data_context.enable_progress_bars = False
-    data_context.print_on_execution_start = False
-    filesystem = arrow_filesystem(checkpoint_root)
-    existing = checkpoint_root / run_name
-    problem = checkpoint_problem(existing, model_config, train_config)
-    if problem is not None:
-        moved = set_aside(existing, problem)
-        problem = f"{problem}; set aside as {moved.name}, training restarts from scratch"
-        log.error(f"unusable checkpoint for {run_name}: {problem}")
-    finished = finished_checkpoint(existing, train_config.epochs)
-    if finished is not None:
-        # A step retried after its training had finished (say, MLflow was down): nothing to redo.
-        return TrainingOutcome(finished, json.loads((finished / HISTORY_FILE).read_text()))
-    train_paths = [arrow_path(file) for file in train_files]
-    streamed = in_memory_bytes(train_paths, filesystem) >= cache_below_bytes
-    dataset_config = None
-    if streamed and stream_budget_bytes:
-        # Flat memory whatever the window's size: Ray Data's default budget is a share of the
-        # object store (30% of RAM), which a growing window fills with blocks read ahead. A
-        # fixed budget keeps the read-ahead ahead of the trainer and no further. The price,
-        # measured on 2 cores at 8M rows (bench.memory): about half the samples/s, since the
-        # throttled reads now run beside the trainer instead of before it. 0 opts out.
-        options = ray.train.DataConfig.default_ingest_options()
-        options.resource_limits = options.resource_limits.copy(
-            object_store_memory=stream_budget_bytes
-        )
-        dataset_config = ray.train.DataConfig(execution_options=options)
-    datasets: dict | None = None
-    if streamed:
-        # Days arrive in date order; a new file order each epoch, plus the shuffle inside each
-        # chunk in the worker loop, keeps the last day from dominating the final weights. The
-        # files are shuffled, not the blocks (randomize_block_order is an all-to-all step: it
-        # would hold every block of the epoch at once).
-        shuffle = ray.data.FileShuffleConfig(seed=train_config.seed, reseed_after_execution=True)
-        datasets = {
-            "train": ray.data.read_parquet(train_paths, shuffle=shuffle, filesystem=filesystem)
-        }
-    trainer = TorchTrainer(
-        _worker_loop,
-        train_loop_config={
-            "train": train_config.to_dict(),
-            "model": model_config.to_dict(),
-            "threads_per_worker": plan.threads_per_worker,
-            "dense": list(dense),
-            "categorical": list(categorical),
-            "label": label,
-            "chunk_batches": chunk_batches,
-            "train_files": [] if streamed else train_paths,  # read by the workers themselves
-            "train_rows": parquet_rows(train_paths, filesystem),
-            "id_counts": None if id_counts is None else ray.put(np.asarray(id_counts)),
-            "base_rate": base_rate,
-            "validation_files": [arrow_path(file) for file in validation_files or []],
-            "filesystem": filesystem,
-        },
-        scaling_config=ray.train.ScalingConfig(
-            num_workers=plan.num_workers,
-            use_gpu=plan.use_gpu,
-            resources_per_worker={"CPU": plan.cpus_per_worker},
-        ),
-        run_config=ray.train.RunConfig(
-            name=run_name,
-            storage_path=arrow_path(checkpoint_root),
-            storage_filesystem=filesystem,
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
-            failure_config=ray.train.FailureConfig(max_failures=max_failures),
-            worker_runtime_env={"env_vars": training_worker_env(plan)},
-        ),
-        datasets=datasets,
-        dataset_config=dataset_config,
+    task = ClickModelTask(
+        model_config=model_config,
+        loop=train_config,
+        dense=dense,
+        categorical=categorical,
+        label=label,
+        # Into the object store once, rather than pickled into every worker's task.
+        id_counts=None if id_counts is None else ray.put(np.asarray(id_counts)),
+        base_rate=base_rate,
     )
-    result = trainer.fit()
-    if result.checkpoint is None:
-        raise RuntimeError(
-            f"Ray Train finished run {run_name!r} without a checkpoint; the training data may be "
-            "empty (check the window's feature partitions)"
-        )
-    # The checkpoint lives in storage_path, which outlives the Ray cluster.
-    directory = existing / Path(result.checkpoint.path).name
-    history = json.loads((directory / HISTORY_FILE).read_text())
-    return TrainingOutcome(
-        checkpoint_dir=directory,
-        history=history,
-        discarded_checkpoint=problem,
+    return fit(
+        task,
+        train_files,
+        plan=plan,
+        checkpoint_root=checkpoint_root,
+        run_name=run_name,
+        max_failures=max_failures,
+        chunk_batches=chunk_batches,
+        cache_below_bytes=cache_below_bytes,
+        validation_files=validation_files,
+        stream_budget_bytes=stream_budget_bytes,
     )
-
-
-def training_worker_env(plan: WorkerPlan) -> dict[str, str]:
-    """Environment variables of the Ray Train workers.
-
-    `RAY_worker_niceness` 0: Ray starts every worker process at nice 15, so that a busy worker
-    never starves Ray's own processes (GCS, raylet, the log monitor, at nice 0). For a trainer
-    that means the kernel hands its core to any of them, or to anything else on the node at
-    nice 0, the moment it wakes, and a trainer's intra-op threads then wait for the one that
-    lost its core. At 0 the trainers share the cores evenly with Ray's processes, which need
-    about 0.1 cores and still get them, and go before Ray's helper actors and Ray Data's tasks,
-    which stay at 15. Measured on 2 cores, 1 worker x 2 threads, 5 back-to-back rounds against
-    plain DDP (which runs at 0): 0.970 against 0.944 at Ray's default, and a streamed window
-    1-11% faster in 3 of 3 rounds. Ray's job submission starts its drivers at 0 the same way.
-    """
-    return {
-        "OMP_NUM_THREADS": str(plan.threads_per_worker),
-        "RAY_worker_niceness": "0",
-    }
-
-
-def is_infrastructure_failure(error: BaseException) -> bool:
-    """A lost worker, node or controller: worth resuming from the checkpoint. An exception raised
-    by the training code itself (bad data, a NaN loss) would fail the same way again.
-
-    Measured on Ray 2.60 with a SIGKILLed worker: `WorkerGroupError` whose failures are a
-    `WorkerHealthCheckFailedError` for the dead rank and a gloo `RuntimeError` ("Connection reset
-    by peer") for the survivor. User exceptions arrive as themselves, never as Ray errors.
-    """
-    import ray.exceptions
-    import ray.train
-    from ray.train.v2._internal.exceptions import RayTrainError  # the health-check failures' base
-
-    if isinstance(error, ray.train.ControllerError | ray.train.PreemptionError):
-        return True
-    failures = getattr(error, "worker_failures", None) or {}
-    return any(
-        isinstance(failure, RayTrainError)
-        or (
-            isinstance(failure, ray.exceptions.RayError)
-            and not isinstance(failure, ray.exceptions.RayTaskError)
-        )
-        for failure in failures.values()
-    )
-
-
-def parquet_rows(files: list[str], filesystem=None) -> int:
-    import pyarrow.parquet as pq
-
-    return sum(pq.read_metadata(file, filesystem=filesystem).num_rows for file in files)
-
-
-def in_memory_bytes(files: list[str], filesystem=None) -> int:
-    """Rows x uncompressed row width, from the Parquet footers alone."""
-    import pyarrow.parquet as pq
-
-    total = 0
-    for file in files:
-        metadata = pq.read_metadata(file, filesystem=filesystem)
-        for group in range(metadata.num_row_groups):
-            total += metadata.row_group(group).total_byte_size
-    return total

@@ -139,35 +139,11 @@ def roc_curve(labels: np.ndarray, scores: np.ndarray, points: int = 200):
     return fpr, tpr
 
 
-def paired_bootstrap_ne_delta(
-    labels: np.ndarray,
-    challenger: np.ndarray,
-    champion: np.ndarray,
-    *,
-    resamples: int = 200,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """Relative NE change (challenger vs champion) on the same rows, with a 95% bootstrap interval.
-
-    Negative is better for the challenger. Each resample draws the same rows for both models, so
-    the interval reflects the models' difference, not the holdout's sampling noise.
-    """
+def row_log_loss(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """Each row's log loss: their mean is `log_loss`, their paired comparison the gate's."""
     y = np.asarray(labels, dtype=np.float64)
-    pc = np.clip(challenger, _EPS, 1 - _EPS)
-    pk = np.clip(champion, _EPS, 1 - _EPS)
-    loss_c = -(y * np.log(pc) + (1 - y) * np.log1p(-pc))
-    loss_k = -(y * np.log(pk) + (1 - y) * np.log1p(-pk))
-    # NE's denominator is shared by both models on a resample, so the relative NE change equals
-    # the relative log-loss change.
-    point = float(loss_c.mean() / loss_k.mean() - 1)
-    rng = np.random.default_rng(seed)
-    n = len(y)
-    deltas = np.empty(resamples)
-    for i in range(resamples):
-        idx = rng.integers(0, n, n)
-        deltas[i] = loss_c[idx].mean() / loss_k[idx].mean() - 1
-    low, high = np.percentile(deltas, [2.5, 97.5])
-    return point, float(low), float(high)
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), _EPS, 1 - _EPS)
+    return -(y * np.log(p) + (1 - y) * np.log1p(-p))
 
 
 def log_loss_difference_z(

@@ -6,6 +6,7 @@ import mlflow
 import polars as pl
 
 from ml_assets.ranking.serving import log_click_model
+from ml_assets.training.records import EpochRecord
 
 MODEL_NAME_IN_RUN = "model"
 
@@ -16,7 +17,7 @@ def log_training_run(
     run_name: str,
     params: dict,
     tags: dict,
-    history: list[dict],
+    history: list[EpochRecord],
     model_dir: Path,
     loss_curve_png: bytes,
     input_example: pl.DataFrame,
@@ -27,16 +28,12 @@ def log_training_run(
         for record in history:
             mlflow.log_metrics(
                 {
-                    "train_loss": record["loss"],
-                    "samples_per_second": record["samples_per_second"],
-                    "data_wait_fraction": record["wait_fraction"],
-                    **{
-                        key: record[key]
-                        for key in ("validation_log_loss", "validation_auc")
-                        if key in record
-                    },
+                    "train_loss": record.loss,
+                    "samples_per_second": record.samples_per_second,
+                    "data_wait_fraction": record.wait_fraction,
+                    **{f"validation_{name}": value for name, value in record.validation.items()},
                 },
-                step=record["epoch"],
+                step=record.epoch,
             )
         mlflow.log_image(_png_to_array(loss_curve_png), "plots/loss_curve.png")
         info = log_click_model(MODEL_NAME_IN_RUN, model_dir, input_example)

@@ -20,10 +20,11 @@ def train_window(request: dict) -> dict:
     import ray.train
 
     from ml_assets.ranking.configs import ModelConfig, TrainConfig
-    from ml_assets.ranking.distributed import fit_distributed, is_infrastructure_failure
+    from ml_assets.ranking.distributed import fit_distributed
     from ml_assets.ranking.vocabulary import Vocabulary
     from ml_assets.ray.scaling import plan_workers
     from ml_assets.storage import open_root, resolve
+    from ml_assets.training.driver import is_infrastructure_failure
 
     root = open_root(request["storage_root"], endpoint_url=request.get("s3_endpoint_url", ""))
 
@@ -64,7 +65,7 @@ def train_window(request: dict) -> dict:
         return {"plan": dataclasses.asdict(plan), "failure": kind, "error": error_text}
     return {
         "plan": dataclasses.asdict(plan),
-        "history": outcome.history,
+        "history": outcome.history_dicts(),
         "checkpoint": str(outcome.checkpoint_dir),
         "discarded_checkpoint": outcome.discarded_checkpoint,
     }

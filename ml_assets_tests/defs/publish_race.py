@@ -43,12 +43,16 @@ def main(spec_file: str) -> None:
             resources={
                 "storage": (storage := StorageResource(base_path=spec["storage"])),
                 "io_manager": StoredValuesIOManager(storage=storage),
-                "mlflow_tracking": MlflowResource(
-                    tracking_uri=spec["tracking_uri"],
-                    registered_model_name=spec["registered_model"],
-                ),
+                "mlflow_tracking": MlflowResource(tracking_uri=spec["tracking_uri"]),
             },
-            run_config={"ops": {"published_model": {"config": spec["promotion"]}}},
+            run_config={
+                "ops": {
+                    "published_model": {
+                        "config": spec["promotion"]
+                        | {"registered_model_name": spec["registered_model"]}
+                    }
+                }
+            },
             tags={"race": spec["name"]},
             raise_on_error=False,
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from ml_assets.ranking.checkpoints import SNAPSHOT_FILE
+from ml_assets.training.checkpoints import SNAPSHOT_FILE
 
 
 def train_worker_pids() -> list[int]:

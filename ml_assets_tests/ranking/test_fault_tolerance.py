@@ -9,13 +9,13 @@ import psutil
 import pytest
 import ray
 
-from ml_assets.ranking.checkpoints import CHECKPOINT_FILE
 from ml_assets.ranking.configs import TrainConfig
 from ml_assets.ranking.distributed import fit_distributed
 from ml_assets.ranking.sample_data import encoded_synthetic_days
 from ml_assets.ray.scaling import WorkerPlan
+from ml_assets.training.checkpoints import CHECKPOINT_FILE
 from ml_assets_tests.ranking.chaos import KillWorkerAfterCheckpoint
-from ml_assets_tests.ranking.test_checkpoints import write_checkpoint
+from ml_assets_tests.training.test_checkpoints import write_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -60,17 +60,17 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint(data, local_ray, tmp_p
     killer.join(timeout=5)
 
     assert killer.killed_pid is not None and killer.killed_at is not None
-    assert [r["epoch"] for r in disturbed.history] == list(range(EPOCHS))
+    assert [r.epoch for r in disturbed.history] == list(range(EPOCHS))
     assert disturbed.restarts == 1
     # Resumed from the checkpoint written before the kill: only the epoch in flight was redone.
     assert disturbed.resumed_from_epoch == killer.checkpoints_at_kill >= 1
     kept, redone = disturbed.history[: killer.checkpoints_at_kill], disturbed.history[1:]
-    assert all(r["finished_at"] < killer.killed_at for r in kept)
-    assert all(r["started_at"] > killer.killed_at for r in redone[killer.checkpoints_at_kill - 1 :])
+    assert all(r.finished_at < killer.killed_at for r in kept)
+    assert all(r.started_at > killer.killed_at for r in redone[killer.checkpoints_at_kill - 1 :])
     # And it ends where an undisturbed run ends: the redone epoch draws the same permutation of
     # the same shard (the same final loss to 4 decimals was seen); the margin is for a streamed
     # window, whose redone epoch would see the files in another order.
-    final_calm, final_disturbed = calm.history[-1]["loss"], disturbed.history[-1]["loss"]
+    final_calm, final_disturbed = calm.history[-1].loss, disturbed.history[-1].loss
     assert abs(final_disturbed - final_calm) < 0.02, (final_calm, final_disturbed)
     assert calm.restarts == 0 and calm.resumed_from_epoch == 0
     with capsys.disabled():
@@ -85,7 +85,7 @@ def test_a_corrupt_checkpoint_is_reported_and_training_restarts_clean(data, loca
     assert outcome.discarded_checkpoint is not None
     assert "cannot be loaded" in outcome.discarded_checkpoint
     assert "training restarts from scratch" in outcome.discarded_checkpoint
-    assert [r["epoch"] for r in outcome.history] == [0, 1] and outcome.restarts == 0
+    assert [r.epoch for r in outcome.history] == [0, 1] and outcome.restarts == 0
     (aside,) = tmp_path.glob("corrupt.discarded-*")
     assert "cannot be loaded" in (aside / "DISCARDED.txt").read_text()
     assert outcome.checkpoint_dir.parent == run_dir  # a fresh run, in the usual place
@@ -96,8 +96,8 @@ def test_a_streamed_window_sees_every_row_once_per_epoch_and_learns(data, local_
     files in a new order each epoch. Both must still hand every row to the trainers each epoch."""
     outcome = fit(data, tmp_path, "streamed", epochs=2, cache_below_bytes=0,
                   stream_budget_bytes=64 * 2**20)  # fmt: skip
-    assert [r["samples"] for r in outcome.history] == [80_000, 80_000]
-    assert outcome.history[1]["loss"] < outcome.history[0]["loss"] < 0.6
+    assert [r.samples for r in outcome.history] == [80_000, 80_000]
+    assert outcome.history[1].loss < outcome.history[0].loss < 0.6
 
 
 class RayWorkerNiceness(threading.Thread):

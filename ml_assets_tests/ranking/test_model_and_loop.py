@@ -8,7 +8,6 @@ from ml_assets.ranking import metrics as m
 from ml_assets.ranking.configs import ARCHITECTURES, ModelConfig, TrainConfig
 from ml_assets.ranking.loop import (
     in_memory_batches,
-    learning_rate_at,
     make_optimizer,
     predict_probabilities,
     train_one_epoch,
@@ -20,6 +19,7 @@ from ml_assets.ranking.model import (
     set_embedding_prior,
     start_at_base_rate,
 )
+from ml_assets.training.epoch import learning_rate_at
 
 
 def toy_problem(rows=20_000, seed=0):

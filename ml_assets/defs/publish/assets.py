@@ -6,7 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from ml_assets.defs.ingest.assets import raw_impressions, read_raw_days
-from ml_assets.defs.metadata import GROUP, OWNERS
+from ml_assets.defs.metadata import GROUP, OWNERS, REGISTERED_MODEL
 from ml_assets.defs.resources import MlflowResource, StorageResource, write_parquet_atomically
 from ml_assets.model_registry import (
     CHALLENGER,
@@ -19,6 +19,9 @@ from ml_assets.model_registry import (
 
 
 class PromotionConfig(dg.Config):
+    registered_model_name: str = Field(
+        default=REGISTERED_MODEL, description="MLflow Model Registry name to publish to."
+    )
     min_relative_ne_gain: float = Field(
         ge=0,
         default=0.001,
@@ -64,7 +67,7 @@ def published_model(
     from ml_assets.storage import local_file, read_parquet
 
     client = mlflow_tracking.client()
-    name = mlflow_tracking.registered_model_name
+    name = config.registered_model_name
     champion = current_champion(client, name)
     train_end = max(model_evaluation["train_dates"])
     version = mlflow.register_model(
@@ -104,7 +107,7 @@ def published_model(
         gap, skew = serving_skew(probabilities, served)
         client.set_model_version_tag(name, version, "gate.serving_max_abs_diff", f"{gap:.3g}")
         champion_probabilities = champion_scores[0] if champion_scores else None
-    policy = GatePolicy(**config.model_dump())
+    policy = GatePolicy(**config.model_dump(exclude={"registered_model_name"}))
     decision = decide_promotion(policy, labels, probabilities, champion_probabilities)
     for key, value in decision.figures.items():
         client.set_model_version_tag(name, version, f"gate.{key}", f"{value:.6f}")

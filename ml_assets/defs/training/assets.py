@@ -12,7 +12,7 @@ from pydantic import Field
 
 from ml_assets.defs.features.assets import ad_features, features_file
 from ml_assets.defs.ingest.assets import raw_impressions, read_raw_days
-from ml_assets.defs.metadata import GROUP, OWNERS, png_markdown
+from ml_assets.defs.metadata import EXPERIMENT, GROUP, OWNERS, png_markdown
 from ml_assets.defs.ray_resource import RAY_POOL, run_driver
 from ml_assets.defs.resources import (
     ImpressionSource,
@@ -203,14 +203,14 @@ def ranking_model(
     import torch
 
     from ml_assets.ranking.artifacts import save_model_dir
-    from ml_assets.ranking.checkpoints import CHECKPOINT_FILE
     from ml_assets.ranking.configs import ARCHITECTURES
-    from ml_assets.ranking.distributed import TrainingOutcome
     from ml_assets.ranking.encoding import encode
     from ml_assets.ranking.tracking import log_training_run
     from ml_assets.ranking.vocabulary import Vocabulary
     from ml_assets.ray.scaling import WorkerPlan
     from ml_assets.storage import read_parquet, remove_tree, upload_tree
+    from ml_assets.training.checkpoints import CHECKPOINT_FILE
+    from ml_assets.training.records import EpochRecord, TrainingOutcome
     from ml_assets.version import code_version
     from ml_assets.xray.plots import loss_curve_png
 
@@ -303,7 +303,7 @@ def ranking_model(
         )
     outcome = TrainingOutcome(
         checkpoint_dir=storage.path(trained["checkpoint"]),
-        history=trained["history"],
+        history=[EpochRecord.from_dict(record) for record in trained["history"]],
         discarded_checkpoint=trained["discarded_checkpoint"],
     )
     if outcome.discarded_checkpoint:
@@ -319,9 +319,9 @@ def ranking_model(
     # in another pod.
     staging = tempfile.TemporaryDirectory(prefix="ml_assets-model-")
     model_dir = save_model_dir(Path(staging.name), state["model"], model_config, vocabulary)
-    curve_png = loss_curve_png(outcome.history)
+    curve_png = loss_curve_png(outcome.history_dicts())
     run_id, model_uri = log_training_run(
-        experiment_id=mlflow_tracking.experiment_id(),
+        experiment_id=mlflow_tracking.experiment_id(EXPERIMENT),
         run_name=f"ranking_model {context.run_id[:8]}",
         params={
             **train_config.to_dict(),
@@ -372,17 +372,17 @@ def ranking_model(
             "resumed_from_epoch": outcome.resumed_from_epoch,
             "restarts": outcome.restarts,
             "discarded_checkpoint": outcome.discarded_checkpoint or "",
-            "final_train_loss": last["loss"],
+            "final_train_loss": last.loss,
             **(
-                {"final_holdout_log_loss": last["validation_log_loss"]}
-                if "validation_log_loss" in last
+                {"final_holdout_log_loss": last.validation["log_loss"]}
+                if "log_loss" in last.validation
                 else {}
             ),
-            "samples_per_second": round(last["samples_per_second"]),
-            "data_wait_fraction": round(last["wait_fraction"], 3),
+            "samples_per_second": round(last.samples_per_second),
+            "data_wait_fraction": round(last.wait_fraction, 3),
             "dagster/row_count": vocabulary.rows,
             "loss_curve": png_markdown(curve_png, "training loss"),
             "seconds": round(time.perf_counter() - started, 1),
-            **xray_metadata(ray_cluster, outcome.history),
+            **xray_metadata(ray_cluster, outcome.history_dicts()),
         },
     )

@@ -15,10 +15,8 @@ from pathlib import Path
 
 import torch
 
-from ml_assets.ranking.configs import ModelConfig, TrainConfig
-from ml_assets.ranking.loop import make_optimizer
-from ml_assets.ranking.model import build_model
 from ml_assets.storage import move_tree
+from ml_assets.training.task import TrainingTask
 
 CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_FILE = "history.json"
@@ -49,13 +47,9 @@ def _holds_anything(folder: Path) -> bool:
         return False
 
 
-def checkpoint_problem(
-    run_dir: Path,
-    model_config: ModelConfig | None = None,
-    train_config: TrainConfig | None = None,
-) -> str | None:
+def checkpoint_problem(run_dir: Path, task: TrainingTask | None = None) -> str | None:
     """Why the run's latest checkpoint cannot be resumed from; None when it can, or when there is
-    nothing to resume. With the configs, also whether it fits the model and optimizer they make."""
+    nothing to resume. With a task, also whether it fits the model and optimizer the task makes."""
     if not run_dir.is_dir():
         return None
     latest = latest_checkpoint(run_dir)
@@ -81,17 +75,17 @@ def checkpoint_problem(
     ]
     if bad:
         return f"{file} holds non-finite weights ({', '.join(bad[:3])}): training diverged"
-    if model_config is not None and train_config is not None:
-        mismatch = resume_mismatch(state, model_config, train_config)
+    if task is not None:
+        mismatch = resume_mismatch(state, task)
         if mismatch:
             return f"{file} was written by another model or optimizer: {mismatch}"
     return None
 
 
-def resume_mismatch(state: dict, model_config: ModelConfig, train_config: TrainConfig) -> str:
-    """What in a checkpoint's state does not fit the model and optimizer these configs build
-    (empty when it fits): the weights' names and shapes, the optimizer's parameter groups."""
-    model = build_model(model_config)
+def resume_mismatch(state: dict, task: TrainingTask) -> str:
+    """What in a checkpoint's state does not fit the model and optimizer the task builds (empty
+    when it fits): the weights' names and shapes, the optimizer's parameter groups."""
+    model = task.build_model()
     expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
     saved = {name: tuple(t.shape) for name, t in state["model"].items()}
     if saved != expected:
@@ -108,7 +102,7 @@ def resume_mismatch(state: dict, model_config: ModelConfig, train_config: TrainC
             if names
         ]
         return "weights: " + "; ".join(parts)
-    groups = [len(g["params"]) for g in make_optimizer(model, train_config).param_groups]
+    groups = [len(g["params"]) for g in task.make_optimizer(model).param_groups]
     saved_groups = [len(g["params"]) for g in state["optimizer"].get("param_groups", [])]
     if saved_groups != groups:
         return f"optimizer parameter groups of sizes {saved_groups}, this code makes {groups}"

@@ -9,10 +9,6 @@ filesystem as everything else (a local path or the bucket). Plain pyarrow and Nu
 worker loop passes its rank.
 """
 
-import numpy as np
-
-Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]  # dense, ids, labels
-
 
 def shard_bounds(total_rows: int, rank: int, world: int) -> tuple[int, int]:
     """Rows [start, stop) of `rank` in the window's rows taken file after file. Every rank gets

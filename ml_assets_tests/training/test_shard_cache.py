@@ -4,7 +4,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ml_assets.ranking.shard_cache import read_shard, shard_bounds
+from ml_assets.training.shard_cache import read_shard, shard_bounds
 
 
 def window(tmp_path, rows_per_file=(250, 100, 333), row_group=64) -> list[str]:

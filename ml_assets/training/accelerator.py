@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # dense, ids, labels
+from ml_assets.training.task import Batch
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:
@@ -28,7 +28,7 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
     overlaps the previous step's kernels; on CPU the tensors are returned as they are."""
     if device.type != "cuda":
         return batch
-    return tuple(t.pin_memory().to(device, non_blocking=True) for t in batch)  # type: ignore[return-value]
+    return tuple(t.pin_memory().to(device, non_blocking=True) for t in batch)
 
 
 def fill_device_batch_size(

@@ -5,7 +5,11 @@ import shutil
 import pytest
 import torch
 
-from ml_assets.ranking.checkpoints import (
+from ml_assets.ranking.click_task import ClickModelTask
+from ml_assets.ranking.configs import ModelConfig, TrainConfig
+from ml_assets.ranking.loop import make_optimizer
+from ml_assets.ranking.model import build_model
+from ml_assets.training.checkpoints import (
     CHECKPOINT_FILE,
     HISTORY_FILE,
     SNAPSHOT_FILE,
@@ -14,9 +18,6 @@ from ml_assets.ranking.checkpoints import (
     latest_checkpoint,
     set_aside,
 )
-from ml_assets.ranking.configs import ModelConfig, TrainConfig
-from ml_assets.ranking.loop import make_optimizer
-from ml_assets.ranking.model import build_model
 
 
 def write_checkpoint(
@@ -102,7 +103,7 @@ def test_lost_workers_are_infrastructure_and_code_errors_are_not():
     from ray.train import ControllerError, WorkerGroupError
     from ray.train.v2._internal.exceptions import WorkerHealthCheckFailedError
 
-    from ml_assets.ranking.distributed import is_infrastructure_failure
+    from ml_assets.training.driver import is_infrastructure_failure
 
     killed = WorkerHealthCheckFailedError("A worker health check failed.", RuntimeError("died"))
     peer = RuntimeError("gloo: Connection reset by peer")
@@ -126,27 +127,35 @@ def write_model_checkpoint(run_dir, model_config, optimizer_of=None):
 SMALL_MODEL = ModelConfig(cardinalities=(5, 7), dense_features=3, deep_layers=(8,))
 
 
+def click_task(model_config, train_config=None):
+    """The click model's task: a real model and optimizer to check checkpoints against."""
+    return ClickModelTask(model_config, train_config or TrainConfig(), (), (), "clicked")
+
+
 def test_a_checkpoint_of_the_same_model_resumes(tmp_path):
     write_model_checkpoint(tmp_path, SMALL_MODEL)
-    assert checkpoint_problem(tmp_path, SMALL_MODEL, TrainConfig(deep_weight_decay=1.0)) is None
+    assert (
+        checkpoint_problem(tmp_path, click_task(SMALL_MODEL, TrainConfig(deep_weight_decay=1.0)))
+        is None
+    )
 
 
 def test_a_checkpoint_of_another_model_is_not_resumed(tmp_path):
     # A step retried after a redeploy that changed the model: its weights would not load.
     write_model_checkpoint(tmp_path, dataclasses.replace(SMALL_MODEL, dense_curves=False))
-    problem = checkpoint_problem(tmp_path, SMALL_MODEL, TrainConfig())
+    problem = checkpoint_problem(tmp_path, click_task(SMALL_MODEL))
     assert problem is not None and "another model or optimizer" in problem
     assert "weights: lacks curves." in problem
     wider = dataclasses.replace(SMALL_MODEL, cardinalities=(5, 9))
     assert "has other shapes for embedding.weight" in (
-        checkpoint_problem(tmp_path, wider, TrainConfig()) or ""
+        checkpoint_problem(tmp_path, click_task(wider)) or ""
     )
 
 
 def test_a_checkpoint_of_another_optimizer_is_not_resumed(tmp_path):
     # The code before per-group weight decay saved Adam with one group.
     write_model_checkpoint(tmp_path, SMALL_MODEL, lambda m: torch.optim.Adam(m.parameters()))
-    problem = checkpoint_problem(tmp_path, SMALL_MODEL, TrainConfig())
+    problem = checkpoint_problem(tmp_path, click_task(SMALL_MODEL))
     groups = [len(g["params"]) for g in make_optimizer(build_model(SMALL_MODEL), TrainConfig())
               .param_groups]  # fmt: skip
     assert len(groups) == 3

@@ -4,7 +4,7 @@ need a CUDA device; none is available to this project's CI.)"""
 import pytest
 import torch
 
-from ml_assets.ranking.accelerator import (
+from ml_assets.training.accelerator import (
     autocast,
     fill_device_batch_size,
     scaled_learning_rate,
