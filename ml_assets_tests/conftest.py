@@ -48,6 +48,16 @@ def step_span(instance, run_id: str, step: str) -> tuple[float, float]:
     return started, succeeded
 
 
+@pytest.fixture(scope="module")
+def local_ray():
+    """A Ray of this process for the module's tests (Ray Train's trainers run in it)."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
 @pytest.fixture
 def ml_home(tmp_path, monkeypatch) -> Path:
     """A private ML_ASSETS_HOME: storage and the local MLflow store of one test."""

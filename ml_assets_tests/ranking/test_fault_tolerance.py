@@ -7,7 +7,6 @@ import time
 
 import psutil
 import pytest
-import ray
 
 from ml_assets.ranking.configs import TrainConfig
 from ml_assets.ranking.distributed import fit_distributed
@@ -26,13 +25,6 @@ EPOCHS = 3
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     return encoded_synthetic_days(tmp_path_factory.mktemp("data"), rows=80_000)
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def fit(data, storage, run_name, epochs=EPOCHS, max_failures=1, **options):

@@ -8,7 +8,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import ray
 import torch
 from torch import nn
 
@@ -72,13 +71,6 @@ def files(tmp_path_factory):
     directory = tmp_path_factory.mktemp("rows")
     train = [write_rows(directory / f"day{d}.parquet", 10_000, d) for d in range(2)]
     return train, [write_rows(directory / "holdout.parquet", 5_000, 99)]
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def train(files, root, run_name, task=None, **options):
