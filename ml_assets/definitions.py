@@ -5,22 +5,9 @@ import os
 import dagster as dg
 
 from ml_assets import environment
-from ml_assets.defs.automation.drift import feature_drift
-from ml_assets.defs.automation.new_data import new_impressions
-from ml_assets.defs.automation.schedule import daily_retrain
+from ml_assets.defs.ads_ranking.pipeline import ads_ranking_definitions
 from ml_assets.defs.automation.settings import AutomationSettings
 from ml_assets.defs.cluster_check import ray_cluster_check
-from ml_assets.defs.evaluation.assets import (
-    beats_base_rate,
-    calibrated,
-    calibrated_per_slice,
-    model_evaluation,
-    no_leakage,
-)
-from ml_assets.defs.features.assets import ad_features, feature_vocabulary
-from ml_assets.defs.ingest.assets import raw_impressions
-from ml_assets.defs.jobs import daily_features_job, ingest_and_retrain_job, train_and_publish_job
-from ml_assets.defs.publish.assets import published_model
 from ml_assets.defs.ray_resource import ray_cluster_api_resource, ray_cluster_resource
 from ml_assets.defs.resources import (
     ImpressionSource,
@@ -28,7 +15,6 @@ from ml_assets.defs.resources import (
     StorageResource,
     StoredValuesIOManager,
 )
-from ml_assets.defs.training.assets import ranking_model
 from ml_assets.environment import S3_SETTINGS
 
 
@@ -73,36 +59,28 @@ def build_storage() -> StorageResource:
     )
 
 
-def build_sensors(ray_mode: str) -> list:
-    """Retraining sensors everywhere; the cleanup sensor where ephemeral clusters exist."""
+def platform_sensors(ray_mode: str) -> list:
+    """The cleanup sensor, where ephemeral clusters exist."""
     if ray_mode != "kuberay":
-        return [new_impressions, feature_drift]
+        return []
     from ml_assets.defs.ray_cleanup import orphaned_ray_clusters
 
-    return [new_impressions, feature_drift, orphaned_ray_clusters]
+    return [orphaned_ray_clusters]
 
 
 def build_definitions(
     ray_mode: str | None = None, profile: str | None = None, resources: dict | None = None
 ) -> dg.Definitions:
-    """The code location; by default as ML_ASSETS_RAY says (the CLI's --profile overrides).
-    `resources` replaces single resources, e.g. a file source for a deployment or a test."""
+    """The code location: the platform's jobs, sensors and resources, and every pipeline's
+    definitions; by default as ML_ASSETS_RAY says (the CLI's --profile overrides). `resources`
+    replaces single resources, e.g. a file source for a deployment or a test."""
     mode = ray_mode or environment.ray_mode()
-    return dg.Definitions(
-        assets=[
-            raw_impressions,
-            ad_features,
-            feature_vocabulary,
-            ranking_model,
-            model_evaluation,
-            published_model,
-        ],
-        asset_checks=[beats_base_rate, calibrated, calibrated_per_slice, no_leakage],
-        jobs=[daily_features_job, train_and_publish_job, ingest_and_retrain_job, ray_cluster_check],
-        schedules=[daily_retrain],
-        sensors=build_sensors(mode),
+    platform = dg.Definitions(
+        jobs=[ray_cluster_check],
+        sensors=platform_sensors(mode),
         resources={**build_resources(mode, profile), **(resources or {})},
     )
+    return dg.Definitions.merge(platform, ads_ranking_definitions())
 
 
 defs = build_definitions()

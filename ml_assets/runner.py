@@ -102,7 +102,7 @@ def materialize_partitions(
     Days already materialized are skipped unless `force`: re-running is idempotent anyway.
     `definitions` replaces the code location's own (`ml_assets.definitions.defs`).
     """
-    from ml_assets.defs.features.assets import ad_features
+    from ml_assets.defs.ads_ranking.features.assets import ad_features
 
     job = (definitions or _code_location()).resolve_job_def("daily_features")
     done = set() if force else instance.get_materialized_partitions(ad_features.key)

@@ -197,7 +197,7 @@ def test_a_refused_day_leaves_the_stored_partition_as_it_was(tmp_path, instance)
     """Ingest of garbage fails the run; the partition written before keeps its bytes."""
     import dagster as dg
 
-    from ml_assets.defs.ingest.assets import IMPRESSIONS_FILE, raw_impressions
+    from ml_assets.defs.ads_ranking.ingest.assets import IMPRESSIONS_FILE, raw_impressions
     from ml_assets.defs.resources import ImpressionSource, StorageResource
     from ml_assets.ranking.synthetic import SyntheticSpec, generate_day
 

@@ -54,7 +54,7 @@ def submit(days: list[str], retrain: bool, run_config: dict) -> str:
     from dagster._daemon.controller import get_daemon_statuses
 
     from ml_assets.definitions import defs
-    from ml_assets.defs.jobs import DAILY_ASSETS, WINDOW_ASSETS
+    from ml_assets.defs.ads_ranking.jobs import DAILY_ASSETS, WINDOW_ASSETS
 
     graph = defs.resolve_asset_graph()
     require_partitions(days, graph.get(DAILY_ASSETS[0].key).partitions_def)

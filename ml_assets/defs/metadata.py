@@ -5,14 +5,6 @@ import numbers
 
 import dagster as dg
 
-GROUP = "ads_ranking"
-OWNERS = ["team:ads-ranking"]
-EXPERIMENT = "ads-ranking"  # MLflow experiment of the training runs
-REGISTERED_MODEL = "ads_ctr_ranker"  # MLflow Model Registry name the pipeline publishes to
-# Assets whose code defines their output set `code_version`: bump it when a change to that code
-# changes what the asset holds for the same inputs, and the UI marks the asset (and what reads it)
-# as changed since its last materialization.
-
 
 def png_markdown(png: bytes, title: str) -> dg.MetadataValue:
     """An inline PNG in a markdown metadata entry: shows in the asset's page in the UI."""

@@ -212,9 +212,9 @@ def test_sensor_retrains_on_new_days_and_a_backfill_trains_once(daemon, capsys):
     timings["run_queued_s"] = round(record.start_time - record.create_timestamp.timestamp(), 1)
     timings["run_s"] = round(record.end_time - record.start_time, 1)
     assert instance.get_materialized_partitions(dg.AssetKey("ad_features")) == set(DAYS)
-    client = mlflow.MlflowClient(
-        f"sqlite:///{Path(os.environ['ML_ASSETS_HOME']) / 'mlflow.db'}",
-    )
+    # The registry named too: an earlier test in this process may have set mlflow's global one.
+    registry = f"sqlite:///{Path(os.environ['ML_ASSETS_HOME']) / 'mlflow.db'}"
+    client = mlflow.MlflowClient(registry, registry)
     champion = client.get_model_version_by_alias("ads_ctr_ranker", "champion")
     assert str(champion.version) == "1" and champion.tags["dagster.run_id"] == run.run_id
     # The alias moves in the run's last step: the run's end is when the new champion serves.

@@ -22,7 +22,7 @@ def meet(barrier: Path, me: str, parties: int, timeout: float = 180.0) -> None:
 
 
 def main(spec_file: str) -> None:
-    from ml_assets.defs.publish.assets import published_model
+    from ml_assets.defs.ads_ranking.publish.assets import published_model
     from ml_assets.defs.resources import MlflowResource, StorageResource, StoredValuesIOManager
 
     spec = json.loads(Path(spec_file).read_text())

@@ -8,8 +8,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from ml_assets.defs.features.assets import ad_features, feature_vocabulary
-from ml_assets.defs.ingest.assets import raw_impressions
+from ml_assets.defs.ads_ranking.features.assets import ad_features, feature_vocabulary
+from ml_assets.defs.ads_ranking.ingest.assets import raw_impressions
 from ml_assets.defs.resources import ImpressionSource, StorageResource
 from ml_assets.ranking.synthetic import SyntheticSpec, generate_day
 
@@ -130,9 +130,9 @@ def test_vocabulary_defaults_to_the_latest_materialized_day(tmp_path, instance):
 @pytest.mark.slow
 def test_vocabulary_lacking_a_feature_fails_training_by_name(tmp_path, instance, ml_home):
     """A real local Ray starts for the step; the step fails on the vocabulary before training."""
+    from ml_assets.defs.ads_ranking.training.assets import ranking_model
     from ml_assets.defs.ray_resource import LocalRayCluster
     from ml_assets.defs.resources import MlflowResource
-    from ml_assets.defs.training.assets import ranking_model
 
     storage = StorageResource(base_path=str(tmp_path / "storage"))
     resources = {

@@ -29,6 +29,7 @@ def test_logistic_regression_baseline_is_trained_and_evaluated_by_the_same_asset
     assert 0 < evaluation["gap_closed"] < 1
     import mlflow
 
-    client = mlflow.MlflowClient(f"sqlite:///{ml_home / 'mlflow.db'}")
+    store = f"sqlite:///{ml_home / 'mlflow.db'}"
+    client = mlflow.MlflowClient(store, store)
     run = client.get_run(training["mlflow_run_id"])
     assert run.data.params["model_architecture"] == "logistic"

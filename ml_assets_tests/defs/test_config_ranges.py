@@ -3,11 +3,11 @@
 import pydantic
 import pytest
 
+from ml_assets.defs.ads_ranking.publish.assets import PromotionConfig
+from ml_assets.defs.ads_ranking.training.assets import TrainingConfig
 from ml_assets.defs.automation.settings import AutomationSettings
 from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster
-from ml_assets.defs.publish.assets import PromotionConfig
 from ml_assets.defs.resources import ImpressionSource
-from ml_assets.defs.training.assets import TrainingConfig
 
 
 @pytest.mark.parametrize(

@@ -151,7 +151,7 @@ def test_kuberay_mode_is_configuration_not_code():
     assert out.stdout.split() == [
         "KubeRayEphemeralCluster",
         "ml-assets",
-        "new_impressions,feature_drift,orphaned_ray_clusters",
+        "orphaned_ray_clusters,new_impressions,feature_drift",
         "[]",
     ]
 
@@ -193,7 +193,7 @@ def test_unknown_ray_mode_is_refused(monkeypatch):
 
 
 def test_per_slice_calibration_check_blocks_a_segment_that_is_far_off():
-    from ml_assets.defs.evaluation.assets import calibrated_per_slice
+    from ml_assets.defs.ads_ranking.evaluation.assets import calibrated_per_slice
 
     thresholds = {"slice_calibration_floor": 0.7, "slice_calibration_ceiling": 1.4,
                   "slice_min_clicks": 200}  # fmt: skip
@@ -245,3 +245,52 @@ def test_using_the_local_registry_leaves_the_deployments_mlflow_setting_alone(
     build_resources("local")["mlflow_tracking"].client().search_registered_models()
     assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ
     assert build_resources("local")["mlflow_tracking"].tracking_uri == ""  # still the local one
+
+
+ASSET_JOB = type(dg.define_asset_job("probe"))  # what define_asset_job returns (not exported)
+
+
+def defined_under(package) -> dict[str, set[str]]:
+    """Every asset, check, job, sensor and schedule bound to a module-level name under
+    `package`, by kind: what a file added there defines."""
+    import importlib
+    import pkgutil
+
+    found: dict[str, set[str]] = {"assets": set(), "checks": set(), "jobs": set(),
+                                  "sensors": set(), "schedules": set()}  # fmt: skip
+    for module_info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+        for value in vars(importlib.import_module(module_info.name)).values():
+            if isinstance(value, dg.AssetChecksDefinition):
+                found["checks"] |= {key.name for key in value.check_keys}
+            elif isinstance(value, dg.AssetsDefinition):
+                found["assets"] |= {key.to_user_string() for key in value.keys}
+            elif isinstance(value, dg.JobDefinition | ASSET_JOB):
+                found["jobs"].add(value.name)
+            elif isinstance(value, dg.SensorDefinition):
+                found["sensors"].add(value.name)
+            elif isinstance(value, dg.ScheduleDefinition):
+                found["schedules"].add(value.name)
+    return found
+
+
+def test_nothing_defined_under_defs_is_left_out_of_the_code_location():
+    # Pipelines are wired explicitly (Definitions.merge of each pipeline's definitions): a
+    # definition in a new file under defs/ that nobody wired would be silently missing.
+    import ml_assets.defs
+    from ml_assets.definitions import build_definitions
+
+    # Read from the Definitions' own lists: resolving them would need an instance's context.
+    location = build_definitions("kuberay")  # the mode with every sensor
+    assets = [a for a in location.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    checks = [c for c in location.asset_checks or [] if isinstance(c, dg.AssetChecksDefinition)]
+    wired = {
+        "assets": {key.to_user_string() for a in assets for key in a.keys},
+        "checks": {key.name for c in checks for key in c.check_keys},
+        "jobs": {job.name for job in location.jobs or []},
+        "sensors": {sensor.name for sensor in location.sensors or []},
+        "schedules": {schedule.name for schedule in location.schedules or []},
+    }
+    found = defined_under(ml_assets.defs)
+    assert found["assets"] >= ASSETS and found["sensors"]  # the walk sees the pipeline
+    for kind, names in found.items():
+        assert names <= wired[kind], f"{kind} defined under defs/ but not in the code location"

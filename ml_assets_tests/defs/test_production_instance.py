@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ml_assets.defs.ingest.assets import raw_impressions
+from ml_assets.defs.ads_ranking.ingest.assets import raw_impressions
 from ml_assets.defs.resources import ImpressionSource, StorageResource
 
 PRODUCTION_YAML = Path(__file__).resolve().parents[2] / "dagster.production.yaml"
@@ -45,7 +45,7 @@ def test_production_instance_stores_runs_in_postgres(postgres_server, postgres_d
 
 
 def test_the_local_instance_runs_one_run_and_one_champion_move_at_a_time(tmp_path):
-    from ml_assets.defs.publish.assets import published_model
+    from ml_assets.defs.ads_ranking.publish.assets import published_model
 
     shutil.copy(PRODUCTION_YAML.with_name("dagster.yaml"), tmp_path / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:

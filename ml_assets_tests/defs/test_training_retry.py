@@ -46,7 +46,7 @@ def test_a_failed_training_step_is_retried_and_resumes_from_its_checkpoint(insta
 
 
 def test_a_re_execution_resumes_the_same_training_and_nothing_else_does():
-    from ml_assets.defs.training.assets import TrainingConfig, checkpoint_name
+    from ml_assets.defs.ads_ranking.training.assets import TrainingConfig, checkpoint_name
 
     days = ["2026-11-01", "2026-11-02"]
     first = dg.DagsterRun(job_name="train_and_publish", run_id="a" * 36)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ml_assets.defs.evaluation.assets import beats_base_rate, calibrated
+from ml_assets.defs.ads_ranking.evaluation.assets import beats_base_rate, calibrated
 from ml_assets.ranking.metrics import calibration_interval
 
 THRESHOLDS = {"max_normalized_entropy": 1.0, "calibration_floor": 0.8,

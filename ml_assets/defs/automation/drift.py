@@ -10,9 +10,13 @@ declarative condition: the decision needs the data itself, not only asset state.
 import dagster as dg
 
 from ml_assets import environment
+from ml_assets.defs.ads_ranking.features.assets import (
+    ad_features,
+    feature_vocabulary,
+    features_file,
+)
+from ml_assets.defs.ads_ranking.jobs import WINDOW_ASSETS, asset_names, train_and_publish_job
 from ml_assets.defs.automation.settings import TRIGGER_TAG, AutomationSettings
-from ml_assets.defs.features.assets import ad_features, feature_vocabulary, features_file
-from ml_assets.defs.jobs import WINDOW_ASSETS, asset_names, train_and_publish_job
 from ml_assets.defs.resources import ImpressionSource, StorageResource
 from ml_assets.defs.window import days_between
 

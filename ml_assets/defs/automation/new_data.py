@@ -26,15 +26,8 @@ from dataclasses import asdict, dataclass, field
 import dagster as dg
 
 from ml_assets import environment
-from ml_assets.defs.automation.one_run_per_day import (
-    FAILED,
-    RANGE_END_TAG,
-    RANGE_START_TAG,
-    schedule_run_since,
-)
-from ml_assets.defs.automation.settings import TRIGGER_TAG, AutomationSettings
-from ml_assets.defs.features.assets import ad_features
-from ml_assets.defs.jobs import (
+from ml_assets.defs.ads_ranking.features.assets import ad_features
+from ml_assets.defs.ads_ranking.jobs import (
     DAILY_ASSETS,
     WINDOW_ASSETS,
     asset_names,
@@ -42,6 +35,13 @@ from ml_assets.defs.jobs import (
     ingest_and_retrain_job,
     train_and_publish_job,
 )
+from ml_assets.defs.automation.one_run_per_day import (
+    FAILED,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    schedule_run_since,
+)
+from ml_assets.defs.automation.settings import TRIGGER_TAG, AutomationSettings
 from ml_assets.defs.partitions import PARTITIONS_START
 from ml_assets.defs.resources import ImpressionSource
 

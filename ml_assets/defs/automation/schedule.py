@@ -8,9 +8,14 @@ import datetime as dt
 
 import dagster as dg
 
+from ml_assets.defs.ads_ranking.jobs import (
+    DAILY_ASSETS,
+    WINDOW_ASSETS,
+    asset_names,
+    ingest_and_retrain_job,
+)
 from ml_assets.defs.automation.one_run_per_day import sensor_run_covering
 from ml_assets.defs.automation.settings import TRIGGER_TAG, AutomationSettings
-from ml_assets.defs.jobs import DAILY_ASSETS, WINDOW_ASSETS, asset_names, ingest_and_retrain_job
 
 
 @dg.schedule(

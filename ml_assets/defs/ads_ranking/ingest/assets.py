@@ -4,7 +4,7 @@ import time
 
 import dagster as dg
 
-from ml_assets.defs.metadata import GROUP, OWNERS
+from ml_assets.defs.ads_ranking import GROUP, OWNERS
 from ml_assets.defs.partitions import PER_DAY, daily_partitions
 from ml_assets.defs.resources import ImpressionSource, StorageResource, write_parquet_atomically
 

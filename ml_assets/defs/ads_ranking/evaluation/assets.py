@@ -5,9 +5,10 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from ml_assets.defs.features.assets import ad_features, features_file
-from ml_assets.defs.ingest.assets import TRUTH_FILE, raw_impressions, read_raw_days
-from ml_assets.defs.metadata import GROUP, OWNERS, png_markdown, table
+from ml_assets.defs.ads_ranking import GROUP, OWNERS
+from ml_assets.defs.ads_ranking.features.assets import ad_features, features_file
+from ml_assets.defs.ads_ranking.ingest.assets import TRUTH_FILE, raw_impressions, read_raw_days
+from ml_assets.defs.metadata import png_markdown, table
 from ml_assets.defs.resources import MlflowResource, StorageResource, write_parquet_atomically
 from ml_assets.defs.window import require_partition_files
 

@@ -3,12 +3,12 @@ both in one run for automated retraining on new days."""
 
 import dagster as dg
 
-from ml_assets.defs.evaluation.assets import model_evaluation
-from ml_assets.defs.features.assets import ad_features, feature_vocabulary
-from ml_assets.defs.ingest.assets import raw_impressions
+from ml_assets.defs.ads_ranking.evaluation.assets import model_evaluation
+from ml_assets.defs.ads_ranking.features.assets import ad_features, feature_vocabulary
+from ml_assets.defs.ads_ranking.ingest.assets import raw_impressions
+from ml_assets.defs.ads_ranking.publish.assets import published_model
+from ml_assets.defs.ads_ranking.training.assets import ranking_model
 from ml_assets.defs.partitions import daily_partitions
-from ml_assets.defs.publish.assets import published_model
-from ml_assets.defs.training.assets import ranking_model
 
 DAILY_ASSETS = [raw_impressions, ad_features]
 WINDOW_ASSETS = [feature_vocabulary, ranking_model, model_evaluation, published_model]

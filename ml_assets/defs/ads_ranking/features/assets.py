@@ -5,8 +5,9 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from ml_assets.defs.ingest.assets import IMPRESSIONS_FILE, raw_impressions
-from ml_assets.defs.metadata import GROUP, OWNERS, table
+from ml_assets.defs.ads_ranking import GROUP, OWNERS
+from ml_assets.defs.ads_ranking.ingest.assets import IMPRESSIONS_FILE, raw_impressions
+from ml_assets.defs.metadata import table
 from ml_assets.defs.partitions import PER_DAY, daily_partitions
 from ml_assets.defs.resources import ImpressionSource, StorageResource, write_parquet_atomically
 from ml_assets.defs.window import require_partition_files, window_dates

@@ -5,8 +5,8 @@ import hashlib
 import dagster as dg
 from pydantic import Field
 
-from ml_assets.defs.ingest.assets import raw_impressions, read_raw_days
-from ml_assets.defs.metadata import GROUP, OWNERS, REGISTERED_MODEL
+from ml_assets.defs.ads_ranking import GROUP, OWNERS, REGISTERED_MODEL
+from ml_assets.defs.ads_ranking.ingest.assets import raw_impressions, read_raw_days
 from ml_assets.defs.resources import MlflowResource, StorageResource, write_parquet_atomically
 from ml_assets.model_registry import (
     CHALLENGER,

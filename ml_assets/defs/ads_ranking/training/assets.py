@@ -10,9 +10,10 @@ import dagster as dg
 from dagster_ray import RayResource
 from pydantic import Field
 
-from ml_assets.defs.features.assets import ad_features, features_file
-from ml_assets.defs.ingest.assets import raw_impressions, read_raw_days
-from ml_assets.defs.metadata import EXPERIMENT, GROUP, OWNERS, png_markdown
+from ml_assets.defs.ads_ranking import EXPERIMENT, GROUP, OWNERS
+from ml_assets.defs.ads_ranking.features.assets import ad_features, features_file
+from ml_assets.defs.ads_ranking.ingest.assets import raw_impressions, read_raw_days
+from ml_assets.defs.metadata import png_markdown
 from ml_assets.defs.ray_resource import RAY_POOL, run_driver
 from ml_assets.defs.resources import (
     ImpressionSource,
