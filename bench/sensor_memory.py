@@ -25,7 +25,7 @@ DAY = "2026-11-01"
 CHILD = """
 import json, resource, sys, time
 import dagster as dg
-from ml_assets.defs.automation.new_data import new_impressions
+from ml_assets.defs.ads_ranking.automation import new_impressions
 from ml_assets.defs.automation.settings import AutomationSettings
 from ml_assets.defs.resources import ImpressionSource
 from ml_assets.ranking.sources import read_file_day

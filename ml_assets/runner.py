@@ -59,17 +59,21 @@ class PipelineRequest:
         return config
 
     def training_run_config(self) -> dict:
+        from ml_assets.defs.ads_ranking.evaluation.assets import model_evaluation
+        from ml_assets.defs.ads_ranking.jobs import ADS_RANKING
+        from ml_assets.defs.ads_ranking.publish.assets import published_model
+        from ml_assets.defs.ads_ranking.training.assets import ranking_model
+
+        window = {
+            "end_date": self.end_date,
+            "train_days": self.train_days,
+            "holdout_days": self.holdout_days,
+        }
         ops = {
-            "feature_vocabulary": {
-                "config": {
-                    "end_date": self.end_date,
-                    "train_days": self.train_days,
-                    "holdout_days": self.holdout_days,
-                }
-            },
-            "ranking_model": {"config": self.training},
-            "model_evaluation": {"config": self.evaluation},
-            "published_model": {"config": self.promotion},
+            ADS_RANKING.window_op: {"config": window},
+            ranking_model.op.name: {"config": self.training},
+            model_evaluation.op.name: {"config": self.evaluation},
+            published_model.op.name: {"config": self.promotion},
         }
         return {"ops": ops, "resources": self.resources_config(), "loggers": self.loggers_config()}
 
@@ -102,10 +106,10 @@ def materialize_partitions(
     Days already materialized are skipped unless `force`: re-running is idempotent anyway.
     `definitions` replaces the code location's own (`ml_assets.definitions.defs`).
     """
-    from ml_assets.defs.ads_ranking.features.assets import ad_features
+    from ml_assets.defs.ads_ranking.jobs import ADS_RANKING
 
-    job = (definitions or _code_location()).resolve_job_def("daily_features")
-    done = set() if force else instance.get_materialized_partitions(ad_features.key)
+    job = (definitions or _code_location()).resolve_job_def(ADS_RANKING.daily_job.name)
+    done = set() if force else instance.get_materialized_partitions(ADS_RANKING.ready_day_asset.key)
     ran = []
     for day in request.dates():
         skipped = day in done
@@ -127,9 +131,11 @@ def materialize_partitions(
 
 
 def previous_identical_run(instance: dg.DagsterInstance, request: PipelineRequest):
+    from ml_assets.defs.ads_ranking.jobs import ADS_RANKING
+
     records = instance.get_run_records(
         dg.RunsFilter(
-            job_name="train_and_publish",
+            job_name=ADS_RANKING.train_job.name,
             statuses=[dg.DagsterRunStatus.SUCCESS],
             tags={FINGERPRINT_TAG: request.fingerprint()},
         ),
@@ -145,7 +151,9 @@ def train_and_publish(
     raise_on_error: bool = True,
     definitions: dg.Definitions | None = None,
 ) -> dg.ExecuteInProcessResult:
-    job = (definitions or _code_location()).resolve_job_def("train_and_publish")
+    from ml_assets.defs.ads_ranking.jobs import ADS_RANKING
+
+    job = (definitions or _code_location()).resolve_job_def(ADS_RANKING.train_job.name)
     return job.execute_in_process(
         instance=instance,
         run_config=request.training_run_config(),

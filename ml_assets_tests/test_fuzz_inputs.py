@@ -150,7 +150,7 @@ def test_a_run_config_is_refused_by_name_or_fits_the_assets_it_is_for(
         return
     assert set(checked.get("ops") or {}) <= {"feature_vocabulary", "ranking_model"}
     automated = AutomationSettings(run_config_file=str(file)).run_config(
-        ["feature_vocabulary"], end_date=DAY
+        ["feature_vocabulary"], end_date=DAY, window_asset="feature_vocabulary"
     )
     assert automated["ops"]["feature_vocabulary"]["config"]["end_date"] == DAY
 

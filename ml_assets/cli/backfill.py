@@ -54,12 +54,13 @@ def submit(days: list[str], retrain: bool, run_config: dict) -> str:
     from dagster._daemon.controller import get_daemon_statuses
 
     from ml_assets.definitions import defs
-    from ml_assets.defs.ads_ranking.jobs import DAILY_ASSETS, WINDOW_ASSETS
+    from ml_assets.defs.ads_ranking.jobs import ADS_RANKING
 
     graph = defs.resolve_asset_graph()
-    require_partitions(days, graph.get(DAILY_ASSETS[0].key).partitions_def)
+    require_partitions(days, graph.get(ADS_RANKING.daily_assets[0].key).partitions_def)
     instance = dagster_instance()
-    selection = [a.key for a in DAILY_ASSETS] + ([a.key for a in WINDOW_ASSETS] if retrain else [])
+    assets = [*ADS_RANKING.daily_assets, *(ADS_RANKING.window_assets if retrain else ())]
+    selection = [asset.key for asset in assets]
     backfill = PartitionBackfill.from_asset_partitions(
         backfill_id=make_new_backfill_id(),
         asset_graph=graph,

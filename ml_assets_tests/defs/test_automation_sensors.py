@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 
 from ml_assets.definitions import defs
-from ml_assets.defs.automation.drift import feature_drift
-from ml_assets.defs.automation.new_data import LandingCursor, new_impressions
+from ml_assets.defs.ads_ranking.automation import feature_drift, new_impressions
+from ml_assets.defs.automation.new_data import LandingCursor
 from ml_assets.defs.automation.settings import AutomationSettings
 from ml_assets.defs.resources import ImpressionSource, StorageResource
 from ml_assets.ranking.synthetic import SyntheticSpec, generate_day
@@ -225,7 +225,7 @@ def test_synthetic_source_leaves_new_data_to_the_schedule(instance):
     tick = Ticks(
         new_impressions, instance, source=ImpressionSource(), automation=AutomationSettings()
     )
-    assert "daily_retrain schedule" in tick().skip_message
+    assert "the retrain schedule brings new synthetic days" in tick().skip_message
 
 
 def test_drift_sensor_fires_on_shifted_data_and_not_on_the_same_distribution(
@@ -282,7 +282,7 @@ def test_drift_sensor_fires_on_shifted_data_and_not_on_the_same_distribution(
 
 
 def test_daily_schedule_ingests_yesterday_and_retrains_on_its_window(tmp_path, instance):
-    from ml_assets.defs.automation.schedule import daily_retrain
+    from ml_assets.defs.ads_ranking.automation import daily_retrain
 
     run_config = tmp_path / "run.yaml"
     run_config.write_text("ops:\n  ranking_model:\n    config:\n      epochs: 1\n")
@@ -306,7 +306,7 @@ def test_daily_schedule_ingests_yesterday_and_retrains_on_its_window(tmp_path, i
 
 def schedule_tick(instance, day: str):
     """The daily_retrain schedule evaluated at 06:00 UTC of `day`."""
-    from ml_assets.defs.automation.schedule import daily_retrain
+    from ml_assets.defs.ads_ranking.automation import daily_retrain
 
     context = dg.build_schedule_context(
         instance=instance,
@@ -342,6 +342,41 @@ def test_the_schedule_skips_a_day_the_sensors_run_covers_unless_that_run_failed(
     instance.report_run_failed(run)
     (retry,) = schedule_tick(instance, D4).run_requests
     assert retry.partition_key == D3 and retry.tags["ml-assets/trigger"] == "schedule"
+
+
+def test_another_pipelines_runs_do_not_cover_this_pipelines_days(instance, landing, ml_home):
+    """The pipeline tag keeps two pipelines' automation apart: the ads sensor's run covers D2
+    for the ads schedule only; a second pipeline's schedule (the same factories, another
+    description) still runs its own D2."""
+    from ml_assets.defs.ads_ranking.jobs import ADS_RANKING
+    from ml_assets.defs.automation.retraining import retraining
+    from ml_assets.defs.automation.schedule import retrain_schedule
+    from ml_assets.defs.partitions import daily_partitions
+
+    for day in (D1, D2, D3):
+        land(landing, day)
+    (request,) = new_data_ticks(instance, landing)()
+    assert request.tags["ml-assets/pipeline"] == "ads_ranking"
+    run = create_run(instance, request)
+    assert run.run_id in schedule_tick(instance, D3).skip_message
+    other = retraining("other", daily_assets=ADS_RANKING.daily_assets,
+                       window_assets=ADS_RANKING.window_assets, partitions_def=daily_partitions,
+                       job_prefix="other_")  # fmt: skip
+    schedule = retrain_schedule(other, name="other_retrain")
+    location = dg.Definitions(
+        assets=[*other.daily_assets, *other.window_assets],
+        jobs=[other.daily_job, other.train_job, other.combined_job],
+        schedules=[schedule],
+        resources=defs.resources,
+    )
+    context = dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=dt.datetime.combine(dt.date.fromisoformat(D3), dt.time(6), dt.UTC),
+        resources={"automation": AutomationSettings(**SETTINGS)},
+        repository_def=location.get_repository_def(),
+    )
+    (own,) = schedule.evaluate_tick(context).run_requests
+    assert own.partition_key == D2 and own.tags["ml-assets/pipeline"] == "other"
 
 
 def test_the_sensor_leaves_a_day_the_schedule_ran_on_that_file_and_runs_a_redelivered_one(

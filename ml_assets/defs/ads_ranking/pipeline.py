@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ml_assets.defs.ads_ranking.automation import daily_retrain, feature_drift, new_impressions
 from ml_assets.defs.ads_ranking.evaluation.assets import (
     beats_base_rate,
     calibrated,
@@ -18,9 +19,6 @@ from ml_assets.defs.ads_ranking.jobs import (
 )
 from ml_assets.defs.ads_ranking.publish.assets import published_model
 from ml_assets.defs.ads_ranking.training.assets import ranking_model
-from ml_assets.defs.automation.drift import feature_drift
-from ml_assets.defs.automation.new_data import new_impressions
-from ml_assets.defs.automation.schedule import daily_retrain
 
 
 def ads_ranking_definitions() -> dg.Definitions:

@@ -1,22 +1,22 @@
-"""Sensor `feature_drift`: retrains when the newest days no longer look like the training data.
+"""The drift sensor (the ads pipeline's `feature_drift`): retrains when the newest days no longer
+look like the training data.
 
-It compares the newest `drift_days` of ad_features after the last training window (the days no
-model has trained or been evaluated on) with that window, feature by feature, with the
-population stability index (ml_assets.ranking.drift), and requests `train_and_publish` on the
-window ending with the newest day when any feature's PSI reaches `psi_threshold`. A sensor, not a
+It compares the newest `drift_days` of the pipeline's daily features after the last training
+window (the days no model has trained or been evaluated on) with that window, feature by
+feature, with the population stability index (ml_assets.ranking.drift), and requests the
+pipeline's train job on the window ending with the newest day when any feature's PSI reaches
+`psi_threshold`. A sensor, not a
 declarative condition: the decision needs the data itself, not only asset state.
 """
+
+from collections.abc import Callable
+from pathlib import Path
 
 import dagster as dg
 
 from ml_assets import environment
-from ml_assets.defs.ads_ranking.features.assets import (
-    ad_features,
-    feature_vocabulary,
-    features_file,
-)
-from ml_assets.defs.ads_ranking.jobs import WINDOW_ASSETS, asset_names, train_and_publish_job
-from ml_assets.defs.automation.settings import TRIGGER_TAG, AutomationSettings
+from ml_assets.defs.automation.retraining import Retraining
+from ml_assets.defs.automation.settings import AutomationSettings
 from ml_assets.defs.resources import ImpressionSource, StorageResource
 from ml_assets.defs.window import days_between
 
@@ -37,34 +37,60 @@ def _read(files, columns: list[str], max_rows: int):
     return scan.select(columns).gather_every(stride).collect(engine="streaming")
 
 
-@dg.sensor(
-    name="feature_drift",
-    job=train_and_publish_job,
-    minimum_interval_seconds=environment.sensor_interval_seconds(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Retrains when a feature of the newest days drifts from the last training "
-    "window (population stability index at or above the configured threshold).",
-)
-def feature_drift(
-    context: dg.SensorEvaluationContext,
+DayFile = Callable[[StorageResource, str], Path]  # a day's features file in storage
+
+
+def drift_sensor(retraining: Retraining, *, name: str, day_file: DayFile) -> dg.SensorDefinition:
+    """The pipeline's drift sensor; `day_file` finds a day of its daily features."""
+
+    @dg.sensor(
+        name=name,
+        job=retraining.train_job,
+        minimum_interval_seconds=environment.sensor_interval_seconds(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Retrains when a feature of the newest days drifts from the last training "
+        "window (population stability index at or above the configured threshold).",
+    )
+    def sensor(
+        context: dg.SensorEvaluationContext,
+        source: ImpressionSource,
+        storage: StorageResource,
+        automation: AutomationSettings,
+    ):
+        return compare_with_the_window(context, retraining, day_file, source, storage, automation)
+
+    return sensor
+
+
+def compare_with_the_window(
+    context,
+    retraining: Retraining,
+    day_file: DayFile,
     source: ImpressionSource,
     storage: StorageResource,
     automation: AutomationSettings,
 ):
+    """One tick: see the module docstring."""
     from ml_assets.ranking.drift import feature_drift as measure_drift
 
-    event = context.instance.get_latest_materialization_event(feature_vocabulary.key)
+    window_asset = retraining.window_assets[0].key
+    daily = retraining.ready_day_asset.key
+    event = context.instance.get_latest_materialization_event(window_asset)
     if event is None or event.asset_materialization is None:
-        return dg.SkipReason("no training window yet (feature_vocabulary never materialized)")
+        return dg.SkipReason(
+            f"no training window yet ({window_asset.to_user_string()} never materialized)"
+        )
     metadata = event.asset_materialization.metadata
     train_first, train_last = _days(str(metadata["train_dates"].value))
     _, holdout_last = _days(str(metadata["holdout_dates"].value))
-    materialized = context.instance.get_materialized_partitions(ad_features.key)
+    materialized = context.instance.get_materialized_partitions(daily)
     newer = sorted(day for day in materialized if day > holdout_last)
     if not newer:
-        return dg.SkipReason(f"no ad_features days after the last window (ends {holdout_last})")
+        return dg.SkipReason(
+            f"no {daily.to_user_string()} days after the last window (ends {holdout_last})"
+        )
     recent = newer[-automation.drift_days :]
-    files = {day: features_file(storage, day) for day in recent}
+    files = {day: day_file(storage, day) for day in recent}
     # Re-materializing a day rewrites its file: a new mtime is new data to look at.
     evaluated = ",".join(f"{d}@{f.stat().st_mtime_ns}" for d, f in files.items() if f.exists())
     cursor = f"{event.run_id}|{evaluated}"
@@ -73,7 +99,7 @@ def feature_drift(
     schema = source.feature_schema
     columns = [*schema.dense, *schema.categorical]
     reference = _read(
-        [features_file(storage, d) for d in days_between(train_first, train_last)],
+        [day_file(storage, d) for d in days_between(train_first, train_last)],
         columns,
         automation.drift_sample_rows,
     )
@@ -92,15 +118,16 @@ def feature_drift(
     missing = automation.missing_days(end, materialized)
     if missing:
         return dg.SkipReason(
-            f"drift ({report.summary()}), but the window ending {end} lacks ad_features for "
+            f"drift ({report.summary()}), but the window ending {end} lacks "
+            f"{daily.to_user_string()} for "
             f"{', '.join(missing)}: materialize them and a later tick retrains"
         )  # the cursor stays: the next tick looks again
     context.update_cursor(cursor)
     return dg.RunRequest(
         run_key=f"drift:{cursor}",
-        run_config=automation.run_config(asset_names(WINDOW_ASSETS), end),
+        run_config=automation.run_config(retraining.names(window=True), end, retraining.window_op),
         tags={
-            TRIGGER_TAG: "drift",
+            **retraining.tags("drift"),
             "ml-assets/psi-max": f"{report.max_psi:.4f}",
             "ml-assets/drifted": ",".join(report.drifted[:5]),
         },

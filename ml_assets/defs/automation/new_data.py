@@ -1,16 +1,18 @@
-"""Sensor `new_impressions`: new daily files at the source become new features and a new model.
+"""The new-data sensor (the ads pipeline's `new_impressions`): new daily files at the source
+become new features and a new model.
 
 Each tick lists the source's day files and looks at the ones it has not handled (a new day, or a
 day whose file was rewritten). A file still changing is looked at again next tick; a file that
 is half-written or does not match the schema is skipped, with the reason in the tick's log, until
 it is re-delivered. The ready days become:
-- one `ingest_and_retrain` run (the days, then a retrain on the window ending with them) when
-  they are consecutive and every other day of that window is materialized;
-- otherwise one `daily_features` run per consecutive block, and the retrain follows on a later
+- one run of the pipeline's combined job (the days, then a retrain on the window ending with
+  them) when they are consecutive and every other day of that window is materialized;
+- otherwise one daily-job run per consecutive block, and the retrain follows on a later
   tick once all of those runs succeeded (or is left out, with the days it lacks in the log).
 Run keys are built from the files' fingerprints, so the same data never triggers twice, and the
 cursor (what was handled, what waits) lives in the instance, so it survives daemon restarts. A
-day the daily_retrain schedule already ran on this file is not run again (`one_run_per_day`).
+day the pipeline's retrain schedule already ran on this file is not run again
+(`one_run_per_day`).
 
 A sensor, not a declarative automation condition: the trigger is outside Dagster (files), it
 needs validation that can say why it skipped, and retraining must wait for the whole window.
@@ -26,22 +28,14 @@ from dataclasses import asdict, dataclass, field
 import dagster as dg
 
 from ml_assets import environment
-from ml_assets.defs.ads_ranking.features.assets import ad_features
-from ml_assets.defs.ads_ranking.jobs import (
-    DAILY_ASSETS,
-    WINDOW_ASSETS,
-    asset_names,
-    daily_features_job,
-    ingest_and_retrain_job,
-    train_and_publish_job,
-)
 from ml_assets.defs.automation.one_run_per_day import (
     FAILED,
     RANGE_END_TAG,
     RANGE_START_TAG,
     schedule_run_since,
 )
-from ml_assets.defs.automation.settings import TRIGGER_TAG, AutomationSettings
+from ml_assets.defs.automation.retraining import Retraining
+from ml_assets.defs.automation.settings import AutomationSettings
 from ml_assets.defs.partitions import PARTITIONS_START
 from ml_assets.defs.resources import ImpressionSource
 
@@ -94,8 +88,8 @@ def run_key(kind: str, files: dict) -> str:
     return f"{kind}:{days[0]}..{days[-1]}:{digest}"
 
 
-def range_tags(days: list[str], trigger: str) -> dict[str, str]:
-    return {RANGE_START_TAG: days[0], RANGE_END_TAG: days[-1], TRIGGER_TAG: trigger}
+def range_tags(retraining: Retraining, days: list[str], trigger: str) -> dict[str, str]:
+    return {RANGE_START_TAG: days[0], RANGE_END_TAG: days[-1], **retraining.tags(trigger)}
 
 
 def last_complete_day() -> str:
@@ -103,7 +97,9 @@ def last_complete_day() -> str:
     return (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
 
 
-def follow_up_retrain(context, cursor: LandingCursor, automation: AutomationSettings):
+def follow_up_retrain(
+    context, retraining: Retraining, cursor: LandingCursor, automation: AutomationSettings
+):
     """The retrain that waits for feature runs: a run request once all of them succeeded."""
     if not cursor.waiting_on:
         return None
@@ -127,33 +123,49 @@ def follow_up_retrain(context, cursor: LandingCursor, automation: AutomationSett
     digest = hashlib.sha256("".join(keys).encode()).hexdigest()[:12]
     return dg.RunRequest(
         run_key=f"retrain-after:{digest}",
-        job_name=train_and_publish_job.name,
-        run_config=automation.run_config(asset_names(WINDOW_ASSETS), end),
-        tags={TRIGGER_TAG: "new-data"},
+        job_name=retraining.train_job.name,
+        run_config=automation.run_config(retraining.names(window=True), end, retraining.window_op),
+        tags=retraining.tags("new-data"),
     )
 
 
-@dg.sensor(
-    name="new_impressions",
-    jobs=[ingest_and_retrain_job, daily_features_job, train_and_publish_job],
-    minimum_interval_seconds=environment.sensor_interval_seconds(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Ingests new or re-delivered daily files at a file source and retrains on the "
-    "window ending with them; skips half-written or malformed files and says why.",
-)
-def new_impressions(
-    context: dg.SensorEvaluationContext, source: ImpressionSource, automation: AutomationSettings
+def new_data_sensor(retraining: Retraining, *, name: str) -> dg.SensorDefinition:
+    """The pipeline's new-data sensor, reading the file source of the `source` resource."""
+
+    @dg.sensor(
+        name=name,
+        jobs=[retraining.combined_job, retraining.daily_job, retraining.train_job],
+        minimum_interval_seconds=environment.sensor_interval_seconds(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Ingests new or re-delivered daily files at a file source and retrains on "
+        "the window ending with them; skips half-written or malformed files and says why.",
+    )
+    def sensor(
+        context: dg.SensorEvaluationContext,
+        source: ImpressionSource,
+        automation: AutomationSettings,
+    ):
+        return look_at_the_source(context, retraining, source, automation)
+
+    return sensor
+
+
+def look_at_the_source(
+    context, retraining: Retraining, source: ImpressionSource, automation: AutomationSettings
 ):
+    """One tick: see the module docstring."""
     from ml_assets.ranking.landing import not_ready_reason, scan_landing, still_settling
 
     if source.is_synthetic:
         return dg.SkipReason(
-            "the synthetic source has no landing files: the daily_retrain schedule brings new "
+            "the synthetic source has no landing files: the retrain schedule brings new "
             "synthetic days; configure a file source (kind parquet/csv/criteo_tsv) to use this"
         )
     spec = source.file_spec()
     cursor = LandingCursor.parse(context.cursor)
-    requests = [r for r in [follow_up_retrain(context, cursor, automation)] if r is not None]
+    requests = [
+        r for r in [follow_up_retrain(context, retraining, cursor, automation)] if r is not None
+    ]
     ready, notes = {}, []
     last_day = last_complete_day()
     checked = 0
@@ -175,9 +187,11 @@ def new_impressions(
             notes.append(f"{landed.date}: waits for the next tick ({checked} files checked)")
             continue
         checked += 1
-        taken = schedule_run_since(context.instance, landed.date, landed.changed)
+        taken = schedule_run_since(
+            context.instance, retraining.pipeline, landed.date, landed.changed
+        )
         if taken is not None:
-            notes.append(f"{landed.date}: the daily_retrain schedule's run {taken.run_id} read it")
+            notes.append(f"{landed.date}: the retrain schedule's run {taken.run_id} read it")
             cursor.handled[landed.date] = fingerprint
             cursor.rejected.pop(landed.date, None)
             continue
@@ -189,7 +203,7 @@ def new_impressions(
         notes.append(f"{landed.date}: skipped: {reason}")
         cursor.rejected[landed.date] = fingerprint
     if ready:
-        requests += plan_runs(context, cursor, automation, ready)
+        requests += plan_runs(context, retraining, cursor, automation, ready)
         cursor.handled.update(ready)
         for day in ready:
             cursor.rejected.pop(day, None)
@@ -201,9 +215,11 @@ def new_impressions(
     return dg.SkipReason("; ".join(notes) if notes else "no new or changed files at the source")
 
 
-def plan_runs(context, cursor: LandingCursor, automation: AutomationSettings, ready: dict):
+def plan_runs(
+    context, retraining: Retraining, cursor: LandingCursor, automation: AutomationSettings, ready
+):
     """Run requests for the ready days: see the module docstring."""
-    materialized = context.instance.get_materialized_partitions(ad_features.key)
+    materialized = context.instance.get_materialized_partitions(retraining.ready_day_asset.key)
     end = max([*ready, *materialized])
     missing = automation.missing_days(end, materialized | set(ready))
     blocks = consecutive_blocks(list(ready))
@@ -213,17 +229,19 @@ def plan_runs(context, cursor: LandingCursor, automation: AutomationSettings, re
         return [
             dg.RunRequest(
                 run_key=run_key("new-data", ready),
-                job_name=ingest_and_retrain_job.name,
-                run_config=automation.run_config(asset_names([*DAILY_ASSETS, *WINDOW_ASSETS]), end),
-                tags=range_tags(blocks[0], "new-data"),
+                job_name=retraining.combined_job.name,
+                run_config=automation.run_config(
+                    retraining.names(daily=True, window=True), end, retraining.window_op
+                ),
+                tags=range_tags(retraining, blocks[0], "new-data"),
             )
         ]
     requests = [
         dg.RunRequest(
             run_key=run_key("features", {d: ready[d] for d in block}),
-            job_name=daily_features_job.name,
-            run_config=automation.run_config(asset_names(DAILY_ASSETS)),
-            tags=range_tags(block, "new-data"),
+            job_name=retraining.daily_job.name,
+            run_config=automation.run_config(retraining.names(daily=True)),
+            tags=range_tags(retraining, block, "new-data"),
         )
         for block in blocks
     ]

@@ -17,7 +17,7 @@ import datetime as dt
 
 import dagster as dg
 
-from ml_assets.defs.automation.settings import TRIGGER_TAG
+from ml_assets.defs.automation.retraining import PIPELINE_TAG, TRIGGER_TAG
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -30,11 +30,10 @@ def _end_of(day: str) -> dt.datetime:
     return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(), dt.UTC) + dt.timedelta(1)
 
 
-def sensor_run_covering(instance, day: str) -> dg.DagsterRun | None:
-    """The sensor's run whose days include `day`, unless it failed or was canceled."""
-    runs = instance.get_runs(
-        filters=dg.RunsFilter(tags={TRIGGER_TAG: "new-data"}, created_after=_end_of(day))
-    )
+def sensor_run_covering(instance, pipeline: str, day: str) -> dg.DagsterRun | None:
+    """The pipeline's sensor run whose days include `day`, unless it failed or was canceled."""
+    tags = {TRIGGER_TAG: "new-data", PIPELINE_TAG: pipeline}
+    runs = instance.get_runs(filters=dg.RunsFilter(tags=tags, created_after=_end_of(day)))
     return next(
         (
             run
@@ -46,13 +45,10 @@ def sensor_run_covering(instance, day: str) -> dg.DagsterRun | None:
     )
 
 
-def schedule_run_since(instance, day: str, changed: float) -> dg.DagsterRun | None:
-    """The schedule's run of `day` created after `changed` (seconds since the epoch), unless it
-    failed or was canceled."""
+def schedule_run_since(instance, pipeline: str, day: str, changed: float) -> dg.DagsterRun | None:
+    """The pipeline's schedule run of `day` created after `changed` (seconds since the epoch),
+    unless it failed or was canceled."""
     after = max(_end_of(day), dt.datetime.fromtimestamp(changed, dt.UTC))
-    runs = instance.get_runs(
-        filters=dg.RunsFilter(
-            tags={TRIGGER_TAG: "schedule", PARTITION_TAG: day}, created_after=after
-        )
-    )
+    tags = {TRIGGER_TAG: "schedule", PIPELINE_TAG: pipeline, PARTITION_TAG: day}
+    runs = instance.get_runs(filters=dg.RunsFilter(tags=tags, created_after=after))
     return next((run for run in runs if run.status not in FAILED), None)

@@ -7,8 +7,6 @@ from pydantic import Field
 from ml_assets.defs.run_config import config_for, load_run_config
 from ml_assets.defs.window import window_dates
 
-TRIGGER_TAG = "ml-assets/trigger"
-
 
 class AutomationSettings(dg.ConfigurableResource):
     """Shared by the new-data sensor, the drift sensor and the daily schedule."""
@@ -54,20 +52,22 @@ class AutomationSettings(dg.ConfigurableResource):
         it would fail until they are materialized."""
         return [day for day in self.window(end_date) if day not in available]
 
-    def run_config(self, asset_names: list[str], end_date: str | None = None) -> dict:
+    def run_config(
+        self, asset_names: list[str], end_date: str | None = None, window_asset: str = ""
+    ) -> dict:
         """The run config of an automated run of these assets; a retrain's window ends on
-        `end_date`, which the sensor checked is complete."""
+        `end_date`, which the sensor checked is complete, and `window_asset` takes it."""
         base = load_run_config(self.run_config_file) if self.run_config_file else {}
         config = config_for(base, asset_names)
-        if end_date is not None and "feature_vocabulary" in asset_names:
+        if end_date is not None and window_asset in asset_names:
             ops = dict(config.get("ops") or {})
-            vocabulary = dict(ops.get("feature_vocabulary") or {})
-            vocabulary["config"] = {
-                **(vocabulary.get("config") or {}),
+            window = dict(ops.get(window_asset) or {})
+            window["config"] = {
+                **(window.get("config") or {}),
                 "end_date": end_date,
                 "train_days": self.train_days,
                 "holdout_days": self.holdout_days,
             }
-            ops["feature_vocabulary"] = vocabulary
+            ops[window_asset] = window
             config = {**config, "ops": ops}
         return config
