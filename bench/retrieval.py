@@ -6,8 +6,8 @@ Per request on the held-out day: recall@K (the share of the true top K retrieved
 (gains: the true probabilities). Model against popularity, paired bootstrap on per-request
 recall. Goals: beat popularity with 95% confidence, and close at least 70% of the recall@K gap
 from popularity to the optimum. Throughput side by side: the same task's epoch through Ray
-Train against a plain in-process loop on the same cores. Lines: the retrieval package against
-the ranking package (pure ML code; the pipelines' Dagster parts are counted apart).
+Train against a plain in-process loop on the same cores. Lines: each pipeline's ML package and
+Dagster folder (ml_assets/retrieval + defs/retrieval against ml_assets/ranking + defs/ads_ranking).
 Run: .venv/bin/python -m bench.retrieval [--rows 350000]   (about 3 minutes on 2 cores)
 """
 
@@ -120,7 +120,9 @@ def main() -> None:
                                "ray_over_in_process": ray_rate / plain},
         "samples_per_second_per_core": ray_rate / cores,
         "lines": {"retrieval_ml": lines(PACKAGE / "retrieval"),
-                  "ranking_ml": lines(PACKAGE / "ranking")},
+                  "ranking_ml": lines(PACKAGE / "ranking"),
+                  "retrieval_pipeline": lines(PACKAGE / "defs" / "retrieval"),
+                  "ads_pipeline": lines(PACKAGE / "defs" / "ads_ranking")},
     }  # fmt: skip
     goals = {
         "beats popularity with 95% confidence": change.low > 0,
@@ -139,8 +141,9 @@ def main() -> None:
         f"throughput: Ray Train {ray_rate:,.0f}/s ({ray_rate / cores:,.0f} per core), in "
         f"process {plain:,.0f}/s, ratio {ray_rate / plain:.2f}"
     )
-    print(f"lines: retrieval {results['lines']['retrieval_ml']}, ranking "
-          f"{results['lines']['ranking_ml']}")  # fmt: skip
+    count = results["lines"]
+    print(f"lines: retrieval {count['retrieval_ml']} ML + {count['retrieval_pipeline']} Dagster, "
+          f"ads {count['ranking_ml']} ML + {count['ads_pipeline']} Dagster")  # fmt: skip
     print(goals)
     write_result("retrieval" if args.rows == 350_000 else f"retrieval-{args.rows}",
                  {"args": vars(args), "world": spec.__dict__, "model_config": config.to_dict(),

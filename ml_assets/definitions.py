@@ -15,6 +15,8 @@ from ml_assets.defs.resources import (
     StorageResource,
     StoredValuesIOManager,
 )
+from ml_assets.defs.retrieval.pipeline import RESOURCES as RETRIEVAL_RESOURCES
+from ml_assets.defs.retrieval.pipeline import retrieval_definitions
 from ml_assets.environment import S3_SETTINGS
 
 
@@ -78,9 +80,9 @@ def build_definitions(
     platform = dg.Definitions(
         jobs=[ray_cluster_check],
         sensors=platform_sensors(mode),
-        resources={**build_resources(mode, profile), **(resources or {})},
+        resources={**build_resources(mode, profile), **RETRIEVAL_RESOURCES, **(resources or {})},
     )
-    return dg.Definitions.merge(platform, ads_ranking_definitions())
+    return dg.Definitions.merge(platform, ads_ranking_definitions(), retrieval_definitions())
 
 
 defs = build_definitions()

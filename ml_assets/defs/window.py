@@ -28,17 +28,19 @@ def days_between(first: str, last: str) -> list[str]:
     return [(start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
 
 
-def require_partition_files(files: dict[str, Path], asset: str) -> None:
-    """Fail with the dates to materialize when any of the window's files is missing."""
+def require_partition_files(files: dict[str, Path], asset: str, how: str = "") -> None:
+    """Fail with the dates to materialize when any of the window's files is missing; `how`
+    (with {first} and {last}) names the pipeline's own way to materialize them."""
     missing = [date for date, path in files.items() if not path.exists()]
     if missing:
+        how = how or "a backfill of {first}..{last} in the UI"
         raise DataValidationError(
             partition=", ".join(missing),
             column=None,
             problem=f"{asset} is not materialized for {len(missing)} day(s) of the window",
             fix=(
-                f"materialize raw_impressions and {asset} for {missing[0]}..{missing[-1]} "
-                f"(`ml-assets run --from {missing[0]} --to {missing[-1]}`, or a backfill in the "
-                "UI), or move the window with end_date/train_days"
+                f"materialize {asset} for {missing[0]}..{missing[-1]} "
+                f"({how.format(first=missing[0], last=missing[-1])}), or move the window with "
+                "end_date/train_days"
             ),
         )

@@ -37,18 +37,7 @@ def fit_distributed(
     holdout log loss and AUC to every epoch's record. `base_rate`, the window's click rate, is
     where the model's output starts.
     """
-    import ray
-
-    task = ClickModelTask(
-        model_config=model_config,
-        loop=train_config,
-        dense=dense,
-        categorical=categorical,
-        label=label,
-        # Into the object store once, rather than pickled into every worker's task.
-        id_counts=None if id_counts is None else ray.put(np.asarray(id_counts)),
-        base_rate=base_rate,
-    )
+    task = click_task(model_config, train_config, dense, categorical, label, id_counts, base_rate)
     return fit(
         task,
         train_files,
@@ -60,4 +49,28 @@ def fit_distributed(
         cache_below_bytes=cache_below_bytes,
         validation_files=validation_files,
         stream_budget_bytes=stream_budget_bytes,
+    )
+
+
+def click_task(
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    dense: tuple[str, ...],
+    categorical: tuple[str, ...],
+    label: str,
+    id_counts: np.ndarray | None = None,
+    base_rate: float | None = None,
+) -> ClickModelTask:
+    """The click model's task for the connected Ray."""
+    import ray
+
+    return ClickModelTask(
+        model_config=model_config,
+        loop=train_config,
+        dense=dense,
+        categorical=categorical,
+        label=label,
+        # Into the object store once, rather than pickled into every worker's task.
+        id_counts=None if id_counts is None else ray.put(np.asarray(id_counts)),
+        base_rate=base_rate,
     )

@@ -11,6 +11,7 @@ import pandas as pd
 import polars as pl
 from mlflow.pyfunc.model import PythonModel
 
+from ml_assets.packaging import code_paths, pip_requirements
 from ml_assets.ranking.artifacts import VOCABULARY, LoadedModel
 from ml_assets.ranking.schema import FeatureSchema
 from ml_assets.ranking.vocabulary import Vocabulary
@@ -77,30 +78,6 @@ def log_click_model(name: str, model_dir: Path, example: pl.DataFrame):
     )
 
 
-def pip_requirements() -> list[str]:
-    """Pinned from the running environment. MLflow would record `torch==2.13.0` without the
-    `+cpu` local version and pull a multi-GB CUDA build on install; pin the CPU index instead."""
-    from importlib.metadata import version
-
-    torch_version = version("torch").split("+")[0]
-    return [
-        "--extra-index-url https://download.pytorch.org/whl/cpu",
-        f"torch=={torch_version}",
-        f"polars=={version('polars')}",
-        f"numpy=={version('numpy')}",
-        f"pandas=={version('pandas')}",
-        f"mlflow=={version('mlflow')}",
-    ]
-
-
-def code_paths() -> list[str]:
-    """The ml_assets package travels inside the model, so the version scores with the code it
-    was trained with, also where ml_assets is not installed."""
-    return [str(Path(__file__).resolve().parents[1])]
-
-
-# Runs in a fresh interpreter that never imported ml_assets: MLflow puts the model's own copy of
-# the package first on sys.path, so the version scores with the code it was trained with.
 _PREDICT = """
 import sys
 import mlflow, numpy as np, pandas as pd

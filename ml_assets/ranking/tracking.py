@@ -7,6 +7,7 @@ import polars as pl
 
 from ml_assets.ranking.serving import log_click_model
 from ml_assets.training.records import EpochRecord
+from ml_assets.training.tracking import log_epochs, log_png
 
 MODEL_NAME_IN_RUN = "model"
 
@@ -25,17 +26,8 @@ def log_training_run(
     """Create the run with everything a reviewer needs; returns (run id, model URI)."""
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-        for record in history:
-            mlflow.log_metrics(
-                {
-                    "train_loss": record.loss,
-                    "samples_per_second": record.samples_per_second,
-                    "data_wait_fraction": record.wait_fraction,
-                    **{f"validation_{name}": value for name, value in record.validation.items()},
-                },
-                step=record.epoch,
-            )
-        mlflow.log_image(_png_to_array(loss_curve_png), "plots/loss_curve.png")
+        log_epochs(history)
+        log_png(loss_curve_png, "plots/loss_curve.png")
         info = log_click_model(MODEL_NAME_IN_RUN, model_dir, input_example)
         return run.info.run_id, info.model_uri
 
@@ -44,13 +36,4 @@ def log_evaluation(run_id: str, metrics: dict[str, float], plots: dict[str, byte
     with mlflow.start_run(run_id=run_id):
         mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
         for name, png in plots.items():
-            mlflow.log_image(_png_to_array(png), f"plots/{name}.png")
-
-
-def _png_to_array(png: bytes):
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+            log_png(png, f"plots/{name}.png")

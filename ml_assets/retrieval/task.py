@@ -63,7 +63,7 @@ class TwoTowerTask(TrainingTask[LoopConfig]):
         log_loss = float(np.mean(log_norm - scores[np.arange(len(users)), engaged]))
         return {
             "log_loss": log_loss,
-            f"hit_rate@{self.k}": hit_rate_at_k(top_k(scores, self.k), engaged),
+            f"hit_rate_at_{self.k}": hit_rate_at_k(top_k(scores, self.k), engaged),
         }
 
     def describe(self) -> dict:

@@ -1,8 +1,8 @@
 """Distributed training of any model family with Ray Train: the per-worker loop and the driver
 call around it. The model's side is a `TrainingTask`; this module knows no model.
 
-Imports Ray, never Dagster; a step calls `fit` on a connected Ray (training.train_driver shows
-how a Ray job does it on a cluster).
+Imports Ray, never Dagster; `fit` runs where a Ray driver can: in the step's process on the
+embedded Ray, inside a Ray job on a cluster (ranking.train_driver is the click model's).
 """
 
 import dataclasses
@@ -400,3 +400,34 @@ def in_memory_bytes(files: list[str], filesystem=None) -> int:
         for group in range(metadata.num_row_groups):
             total += metadata.row_group(group).total_byte_size
     return total
+
+
+def fit_on_connected_cluster(
+    task: TrainingTask, train_files: list[Path], *, num_workers: int, data_cpu_share: float,
+    **fit_options,
+) -> dict:  # fmt: skip
+    """A step's training on the Ray it is connected to, as JSON: the worker plan for this
+    cluster, then `fit`'s records and checkpoint; or `failure` (`code` or `infrastructure`)
+    and `error` when Ray Train gave up, so the step decides about retrying without unpickling
+    Ray's errors."""
+    import ray
+    import ray.train
+
+    from ml_assets.ray.scaling import plan_workers
+
+    node_cpus = [node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node["Alive"]]
+    gpus = ray.cluster_resources().get("GPU", 0)
+    plan = plan_workers(node_cpus, gpus, num_workers, data_cpu_share)
+    log.info(f"training with {plan}")
+    try:
+        outcome = fit(task, train_files, plan=plan, **fit_options)
+    except ray.train.TrainingFailedError as error:
+        kind = "infrastructure" if is_infrastructure_failure(error) else "code"
+        error_text = f"{type(error).__name__}: {error}"[-4000:]
+        return {"plan": dataclasses.asdict(plan), "failure": kind, "error": error_text}
+    return {
+        "plan": dataclasses.asdict(plan),
+        "history": outcome.history_dicts(),
+        "checkpoint": str(outcome.checkpoint_dir),
+        "discarded_checkpoint": outcome.discarded_checkpoint,
+    }

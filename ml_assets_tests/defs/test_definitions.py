@@ -18,17 +18,24 @@ ASSETS = {
     "model_evaluation",
     "published_model",
 }
+RETRIEVAL_ASSETS = {
+    "ad_requests",
+    "retrieval_model",
+    "retrieval_evaluation",
+    "published_retrieval_model",
+}
 
 
 def test_definitions_load_with_the_pipeline():
     graph = defs.resolve_asset_graph()
-    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == ASSETS
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == ASSETS | RETRIEVAL_ASSETS
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert checks == {
         ("model_evaluation", "beats_base_rate"),
         ("model_evaluation", "calibrated"),
         ("model_evaluation", "calibrated_per_slice"),
         ("model_evaluation", "no_leakage"),
+        ("retrieval_evaluation", "beats_popularity"),
     }
     assert all(graph.get_check_spec(k).blocking for k in graph.asset_check_keys)
     assert {j.name for j in defs.resolve_all_job_defs()} >= {
@@ -42,9 +49,10 @@ def test_definitions_load_with_the_pipeline():
         "storage",
         "mlflow_tracking",
         "automation",
+        "retrieval_source",
     }
     assert {s.name for s in defs.sensors or ()} == {"new_impressions", "feature_drift"}
-    assert {s.name for s in defs.schedules or ()} == {"daily_retrain"}
+    assert {s.name for s in defs.schedules or ()} == {"daily_retrain", "retrieval_daily_retrain"}
 
 
 def test_dependencies_follow_the_design():
@@ -65,6 +73,12 @@ def test_dependencies_follow_the_design():
     # What code alone defines carries a code version; ingested data and registry moves do not.
     versioned = {n for n in ASSETS if graph.get(dg.AssetKey(n)).code_version is not None}
     assert versioned == {"ad_features", "feature_vocabulary", "ranking_model", "model_evaluation"}
+    assert parents("retrieval_model") == {"ad_requests"}
+    assert parents("retrieval_evaluation") == {"retrieval_model", "ad_requests"}
+    assert parents("published_retrieval_model") == {"retrieval_evaluation", "retrieval_model"}
+    for name in RETRIEVAL_ASSETS:
+        node = graph.get(dg.AssetKey(name))
+        assert node.group_name == "ads_retrieval" and node.owners == ["team:ads-retrieval"]
     daily = {"raw_impressions", "ad_features"}
     for name in ASSETS:
         node = graph.get(dg.AssetKey(name))
@@ -84,7 +98,7 @@ def test_every_step_on_a_ray_cluster_is_in_the_ray_pool():
         for op in job.graph.iterate_op_defs()
         if "ray_cluster" in op.required_resource_keys
     }
-    assert {op for _, op in ray_steps} == {"ranking_model", "check_ray_cluster"}
+    assert {op for _, op in ray_steps} == {"ranking_model", "retrieval_model", "check_ray_cluster"}
     assert set(ray_steps.values()) == {RAY_POOL}
     assert not any(job.tags for job in defs.resolve_all_job_defs())
 
@@ -105,11 +119,12 @@ def test_dg_checks_and_lists_the_code_location(tmp_path):
     )
     assert listed.returncode == 0, listed.stderr
     assets = {a["asset_key"]: a for a in json.loads(listed.stdout)["assets"]}
-    assert set(assets) == ASSETS
+    assert set(assets) == ASSETS | RETRIEVAL_ASSETS
     assert set(assets["model_evaluation"]["dependency_keys"]) == {
         "ranking_model", "ad_features", "raw_impressions"
     }  # fmt: skip
-    assert all(a["owners"] == [{"team": "ads-ranking"}] for a in assets.values())
+    assert all(assets[name]["owners"] == [{"team": "ads-ranking"}] for name in ASSETS)
+    assert all(assets[n]["owners"] == [{"team": "ads-retrieval"}] for n in RETRIEVAL_ASSETS)
 
 
 def test_code_location_loads_without_heavy_libraries():

@@ -1,13 +1,10 @@
 import dataclasses
 from dataclasses import MISSING
 
-from ml_assets.defs.ads_ranking.training.assets import (
-    EMBEDDED_WORKERS,
-    TrainingConfig,
-    default_workers,
-)
+from ml_assets.defs.ads_ranking.training.assets import TrainingConfig
 from ml_assets.defs.kuberay_resource import KubeRayEphemeralCluster
 from ml_assets.defs.ray_resource import LocalRayCluster
+from ml_assets.defs.training_step import EMBEDDED_WORKERS, default_workers
 from ml_assets.ranking.configs import ModelConfig, TrainConfig
 
 

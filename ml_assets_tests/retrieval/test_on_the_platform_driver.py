@@ -35,7 +35,7 @@ def test_the_two_tower_model_trains_on_the_platform_driver(local_ray, tmp_path):
     assert [record.samples for record in outcome.history] == [60_000] * 3
     full_softmax = [record.validation["log_loss"] for record in outcome.history]
     assert full_softmax[-1] < full_softmax[0] < np.log(SPEC.ads), full_softmax
-    assert outcome.history[-1].to_dict()["validation_hit_rate@10"] > 0
+    assert outcome.history[-1].to_dict()["validation_hit_rate_at_10"] > 0
 
     state = torch.load(outcome.checkpoint_dir / CHECKPOINT_FILE, weights_only=True)
     assert state["task"]["name"] == "retrieval_model"

@@ -63,5 +63,5 @@ def test_a_trained_two_tower_model_beats_popularity_on_held_out_requests():
     assert change.low > 0.2, change  # far better than popularity, and surely so
     assert mine.means()["ndcg"] > popular.means()["ndcg"]
     metrics = task.validate(model, (users_features, ads))
-    assert set(metrics) == {"log_loss", "hit_rate@10"}
+    assert set(metrics) == {"log_loss", "hit_rate_at_10"}
     assert metrics["log_loss"] < np.log(SPEC.ads)  # better than a uniform guess over the catalog

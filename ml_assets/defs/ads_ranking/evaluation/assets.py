@@ -6,7 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from ml_assets.defs.ads_ranking import GROUP, OWNERS
-from ml_assets.defs.ads_ranking.features.assets import ad_features, features_file
+from ml_assets.defs.ads_ranking.features.assets import MATERIALIZE_DAYS, ad_features, features_file
 from ml_assets.defs.ads_ranking.ingest.assets import TRUTH_FILE, raw_impressions, read_raw_days
 from ml_assets.defs.metadata import png_markdown, table
 from ml_assets.defs.resources import MlflowResource, StorageResource, write_parquet_atomically
@@ -100,7 +100,7 @@ def model_evaluation(
             f"{', '.join(schema.categorical)}"
         )
     files = {d: features_file(storage, d) for d in holdout}
-    require_partition_files(files, "ad_features")
+    require_partition_files(files, "ad_features", MATERIALIZE_DAYS)
     features = pl.concat([read_parquet(files[d]) for d in holdout])
     probabilities = loaded.predict_features(features)
     labels = features.get_column(schema.label).to_numpy().astype(np.float64)

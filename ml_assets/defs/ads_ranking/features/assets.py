@@ -10,10 +10,18 @@ from ml_assets.defs.ads_ranking.ingest.assets import IMPRESSIONS_FILE, raw_impre
 from ml_assets.defs.metadata import table
 from ml_assets.defs.partitions import PER_DAY, daily_partitions
 from ml_assets.defs.resources import ImpressionSource, StorageResource, write_parquet_atomically
+from ml_assets.defs.training_step import window_end
 from ml_assets.defs.window import require_partition_files, window_dates
 
 FEATURES_FILE = "features.parquet"
 VOCABULARY_FILE = "vocabulary.json"
+
+
+# How missing days of the window get materialized, for require_partition_files' message.
+MATERIALIZE_DAYS = (
+    "`ml-assets run --from {first} --to {last}` runs raw_impressions and ad_features for them, "
+    "or a backfill in the UI"
+)
 
 
 def features_file(storage: StorageResource, date: str):
@@ -117,10 +125,10 @@ def feature_vocabulary(
 ) -> dg.MaterializeResult:
     from ml_assets.ranking.vocabulary import fit_vocabulary
 
-    end_date = config.end_date or _backfill_last_day(context) or _latest_feature_day(context)
+    end_date = config.end_date or window_end(context, ad_features.key)
     train_dates, holdout_dates = window_dates(end_date, config.train_days, config.holdout_days)
     files = {d: features_file(storage, d) for d in train_dates + holdout_dates}
-    require_partition_files(files, "ad_features")
+    require_partition_files(files, "ad_features", MATERIALIZE_DAYS)
     started = time.perf_counter()
     vocabulary = fit_vocabulary(
         [files[d] for d in train_dates],
@@ -148,26 +156,3 @@ def feature_vocabulary(
             "path": dg.MetadataValue.path(str(path)),
         },
     )
-
-
-def _backfill_last_day(context: dg.AssetExecutionContext) -> str | None:
-    """In a backfill over a range of days, the window ends with the range: the model trains on
-    what was just backfilled (its earlier days must be materialized)."""
-    backfill_id = context.run.tags.get("dagster/backfill")
-    backfill = context.instance.get_backfill(backfill_id) if backfill_id else None
-    data = backfill.asset_backfill_data if backfill is not None else None
-    subset = (
-        data.target_subset.partitions_subsets_by_asset_key.get(ad_features.key) if data else None
-    )
-    days = list(subset.get_partition_keys()) if subset is not None else []
-    return max(days) if days else None
-
-
-def _latest_feature_day(context: dg.AssetExecutionContext) -> str:
-    materialized = context.instance.get_materialized_partitions(ad_features.key)
-    if not materialized:
-        raise ValueError(
-            "no ad_features partition is materialized yet, so the window has no end: materialize "
-            "some days first, or set end_date in feature_vocabulary's config"
-        )
-    return max(materialized)

@@ -1,7 +1,5 @@
 """ranking_model: distributed training with Ray Train on the step's own Ray cluster."""
 
-import hashlib
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -14,17 +12,22 @@ from ml_assets.defs.ads_ranking import EXPERIMENT, GROUP, OWNERS
 from ml_assets.defs.ads_ranking.features.assets import ad_features, features_file
 from ml_assets.defs.ads_ranking.ingest.assets import raw_impressions, read_raw_days
 from ml_assets.defs.metadata import png_markdown
-from ml_assets.defs.ray_resource import RAY_POOL, run_driver
+from ml_assets.defs.ray_resource import RAY_POOL
 from ml_assets.defs.resources import (
     ImpressionSource,
     MlflowResource,
     StorageResource,
     write_parquet_atomically,
 )
+from ml_assets.defs.training_step import (
+    EMBEDDED_WORKERS,
+    checkpoint_run_name,
+    default_workers,
+    train_on_cluster,
+    training_outcome,
+)
 from ml_assets.defs.xray_hooks import XRayHooks, xray_metadata
 from ml_assets.ranking.configs import ModelConfig, TrainConfig
-
-EMBEDDED_WORKERS = 2
 
 
 class TrainingConfig(dg.Config):
@@ -155,21 +158,8 @@ class TrainingConfig(dg.Config):
     )
 
 
-def default_workers(ray_cluster: RayResource) -> int:
-    """One training worker per Ray worker pod of a KubeRay profile (the head trains nothing);
-    on the embedded Ray, which is one node, EMBEDDED_WORKERS."""
-    resolve = getattr(ray_cluster, "resolved_profile", None)
-    workers = resolve().workers if resolve is not None else 0
-    return workers or EMBEDDED_WORKERS
-
-
 def checkpoint_name(run: dg.DagsterRun, config: TrainingConfig, train_dates: list[str]) -> str:
-    """Where a training's checkpoints go under the checkpoint root. A step retry and a
-    re-execution of the run (same root run) with the same config and window resume from them;
-    anything else starts afresh rather than resume a different training."""
-    inputs = json.dumps([config.model_dump(), train_dates], sort_keys=True, default=str)
-    digest = hashlib.sha256(inputs.encode()).hexdigest()[:12]
-    return f"ranking_model-{run.root_run_id or run.run_id}-{digest}"
+    return checkpoint_run_name("ranking_model", run, config.model_dump(), train_dates)
 
 
 @dg.asset(
@@ -211,7 +201,6 @@ def ranking_model(
     from ml_assets.ray.scaling import WorkerPlan
     from ml_assets.storage import read_parquet, remove_tree, upload_tree
     from ml_assets.training.checkpoints import CHECKPOINT_FILE
-    from ml_assets.training.records import EpochRecord, TrainingOutcome
     from ml_assets.version import code_version
     from ml_assets.xray.plots import loss_curve_png
 
@@ -266,7 +255,7 @@ def ranking_model(
         seed=config.seed,
     )
     checkpoints = checkpoint_name(context.run, config, vocabulary.train_dates)
-    trained = run_driver(
+    trained = train_on_cluster(
         ray_cluster,
         context,
         "ml_assets.ranking.train_driver:train_window",
@@ -292,28 +281,7 @@ def ranking_model(
         },
     )
     plan = WorkerPlan(**trained["plan"])
-    context.log.info(f"trained on {ray_cluster.name}: {plan}")
-    if trained.get("failure") == "infrastructure":
-        # A lost worker, node or cluster: the step's RetryPolicy resumes from the checkpoint.
-        raise RuntimeError(f"training lost its cluster's workers: {trained['error']}")
-    if trained.get("failure") == "code":
-        raise dg.Failure(
-            description="training failed in the training code itself, not the cluster; not "
-            f"retried, the same data would fail the same way: {trained['error']}",
-            allow_retries=False,
-        )
-    outcome = TrainingOutcome(
-        checkpoint_dir=storage.path(trained["checkpoint"]),
-        history=[EpochRecord.from_dict(record) for record in trained["history"]],
-        discarded_checkpoint=trained["discarded_checkpoint"],
-    )
-    if outcome.discarded_checkpoint:
-        context.log.error(f"unusable checkpoint: {outcome.discarded_checkpoint}")
-    if outcome.restarts:
-        context.log.warning(
-            f"training resumed {outcome.restarts} time(s) from a checkpoint; the last resume "
-            f"began at epoch {outcome.resumed_from_epoch}"
-        )
+    outcome = training_outcome(trained, storage, context)
     with (outcome.checkpoint_dir / CHECKPOINT_FILE).open("rb") as checkpoint:
         state = torch.load(checkpoint, weights_only=True)
     # Staged on this pod's disk for MLflow, then kept in storage for evaluation, which may run
