@@ -6,6 +6,7 @@ from pydantic import Field
 
 from ml_assets.defs.resources import MlflowResource, StorageResource
 from ml_assets.defs.retrieval import GROUP, OWNERS, REGISTERED_MODEL
+from ml_assets.defs.retrieval.ingest import requests_file
 from ml_assets.model_registry import (
     CHALLENGER,
     CHAMPION,
@@ -48,7 +49,6 @@ def published_retrieval_model(
     import numpy as np
     import polars as pl
 
-    from ml_assets.defs.retrieval.ingest import requests_file
     from ml_assets.promotion import GateMetric, decide
     from ml_assets.retrieval.world import USER_COLUMNS
     from ml_assets.storage import read_parquet
