@@ -56,6 +56,10 @@ def test_webserver_shows_the_pipeline_assets(tmp_path):
             "ranking_model": False,
             "model_evaluation": False,
             "published_model": False,
+            "ad_requests": True,
+            "retrieval_model": False,
+            "retrieval_evaluation": False,
+            "published_retrieval_model": False,
         }
     finally:
         os.killpg(process.pid, 15)
