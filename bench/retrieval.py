@@ -23,7 +23,7 @@ import polars as pl
 from bench.common import write_result
 from ml_assets.promotion import paired_bootstrap
 from ml_assets.ray.scaling import WorkerPlan
-from ml_assets.retrieval.evaluation import judge, judge_popularity
+from ml_assets.retrieval.evaluation import KnownTruth
 from ml_assets.retrieval.metrics import gap_closed
 from ml_assets.retrieval.model import TwoTowerConfig, score_catalog
 from ml_assets.retrieval.task import TwoTowerTask, log_engagement_share
@@ -101,8 +101,9 @@ def main() -> None:
             task, task.to_arrays({c: training[c].to_numpy() for c in task.columns}), cores
         )
     users = users_features[:, 0]
-    model_quality = judge(world, users, score_catalog(model, users_features, world.catalog), args.k)
-    popularity = judge_popularity(world, users, engaged, args.k)
+    truth = KnownTruth.of(world, users, args.k)
+    model_quality = truth.judge_scores(score_catalog(model, users_features, world.catalog))
+    popularity = truth.judge_popularity(engaged)
     change = paired_bootstrap(model_quality.recall, popularity.recall, resamples=1000)
     closed = gap_closed(model_quality.means()["recall"], popularity.means()["recall"])
     ray_rate = outcome.history[-1].samples_per_second

@@ -9,6 +9,10 @@ import datetime as dt
 import getpass
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ml_assets.promotion import GateDecision
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -79,6 +83,63 @@ def promote(
         )
     _move(client, name, version, champion_now, by=by, reason=reason)
     return None
+
+
+def register_challenger(
+    client, name: str, model_uri: str, *, train_end: str, tags: dict[str, str]
+) -> tuple[str, str | None]:
+    """Registers `model_uri` as a new version of `name` with the alias `challenger`. Returns the
+    version and the champion it will be compared against (read first, so a champion that
+    moves while the run evaluates is noticed by `promote`)."""
+    import mlflow
+
+    champion = current_champion(client, name)
+    registered = mlflow.register_model(model_uri, name, tags={**tags, TRAIN_END_TAG: train_end})
+    client.set_registered_model_alias(name, CHALLENGER, registered.version)
+    return str(registered.version), champion
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Where a registered challenger ended up after its gate."""
+
+    version: str
+    promoted: bool
+    champion: str | None  # the champion now
+    previous_champion: str | None  # the champion it was compared against
+    reasons: list[str]
+
+
+def settle(
+    client,
+    name: str,
+    version: str,
+    previous_champion: str | None,
+    decision: "GateDecision",
+    *,
+    train_end: str,
+    by: str,
+    hold: str | None = None,
+) -> Settled:
+    """Records the gate's figures on `version` (tags `gate.*`) and moves the champion to it when
+    the gate's `decision` says so and nothing holds it back: `hold`, a reason of the model
+    family's own (serving skew, say), a window older than the champion's, or another run that
+    moved the champion meanwhile."""
+    for key, value in decision.figures.items():
+        client.set_model_version_tag(name, version, f"gate.{key}", f"{value:.6f}")
+    reasons, promoted = list(decision.reasons), decision.promote and hold is None
+    if hold is not None:
+        reasons.append(f"not promoted: {hold}")
+    if promoted:
+        blocked = stale_reason(client, name, previous_champion, train_end) or promote(
+            client, name, version, previous_champion, by=by, reason="; ".join(decision.reasons)
+        )
+        if blocked:
+            reasons.append(f"not promoted: {blocked}")
+            promoted = False
+    client.set_model_version_tag(name, version, "gate.promoted", str(promoted))
+    champion = version if promoted else current_champion(client, name)
+    return Settled(version, promoted, champion, previous_champion, reasons)
 
 
 def force_promote(client, name: str, version: str, *, by: str, reason: str) -> str | None:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from ml_assets.cli.cluster import _memory_gib
 from ml_assets.defs.automation.settings import AutomationSettings
 from ml_assets.defs.run_config import checked_config_for, load_run_config
-from ml_assets.ranking.errors import DataValidationError
+from ml_assets.errors import DataValidationError
 from ml_assets.ranking.schema import CRITEO_CATEGORICAL, CRITEO_DENSE, LABEL
 from ml_assets.ranking.sources import FileSourceSpec, check_file_pattern, read_file_day
 from ml_assets.ray.profiles import ProfileError, load_profile

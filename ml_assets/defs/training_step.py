@@ -1,15 +1,18 @@
 """What every training asset does around its model: how many workers, where checkpoints go,
-the window's end, and running the training's Ray driver on the step's cluster with its failure
-turned into a retry (lost workers) or a final failure (the training code's own error)."""
+the window's end, running the training's Ray driver on the step's cluster with its failure
+turned into a retry (lost workers) or a final failure (the training code's own error), and
+keeping the trained model once MLflow has it."""
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_ray import RayResource
 
 from ml_assets.defs.ray_resource import run_driver
+from ml_assets.defs.xray_hooks import XRayHooks
 
 EMBEDDED_WORKERS = 2
 
@@ -85,3 +88,27 @@ def training_outcome(trained: dict, storage: Any, context: Any):
             f"began at epoch {outcome.resumed_from_epoch}"
         )
     return outcome
+
+
+def keep_trained_model(
+    context: Any,
+    model_dir: Path,
+    *,
+    storage: Any,
+    checkpoints: str,
+    ray_cluster: RayResource,
+    mlflow_tracking: Any,
+    mlflow_run_id: str,
+) -> Path:
+    """Once the model is logged to MLflow: copies its folder (staged on this pod's disk) into
+    storage, where evaluation finds it from any pod; removes the training's checkpoints,
+    which nothing resumes from any more; files X-Ray's record next to the MLflow run. Returns
+    where the model is kept."""
+    from ml_assets.storage import remove_tree, upload_tree
+
+    stored = storage.run_dir(context.asset_key.path[-1], context.run_id)
+    upload_tree(model_dir, stored)
+    remove_tree(storage.checkpoint_root / checkpoints)
+    if isinstance(ray_cluster, XRayHooks):
+        ray_cluster.attach_mlflow_run(mlflow_tracking.resolved_tracking_uri, mlflow_run_id)
+    return stored

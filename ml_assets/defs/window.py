@@ -3,7 +3,7 @@
 import datetime as dt
 from pathlib import Path
 
-from ml_assets.ranking.errors import DataValidationError
+from ml_assets.errors import DataValidationError
 
 
 def window_dates(end_date: str, train_days: int, holdout_days: int) -> tuple[list[str], list[str]]:

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml_assets.ranking.errors import DataValidationError
+from ml_assets.errors import DataValidationError
 from ml_assets.ranking.sources import FileSourceSpec, read_file_day
 
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

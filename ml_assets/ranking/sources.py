@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 
 import polars as pl
 
-from ml_assets.ranking.errors import DataValidationError
+from ml_assets.errors import DataValidationError
 from ml_assets.ranking.schema import CRITEO_CATEGORICAL, CRITEO_DENSE, LABEL, FeatureSchema
 from ml_assets.ranking.synthetic import SyntheticSpec, generate_day
 

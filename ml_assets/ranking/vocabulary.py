@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from ml_assets.atomic import atomic_path
-from ml_assets.ranking.errors import DataValidationError
+from ml_assets.errors import DataValidationError
 from ml_assets.ranking.schema import MISSING_FLAG_SUFFIX, FeatureSchema
 from ml_assets.storage import scan_parquet
 

@@ -19,20 +19,31 @@ class TopKQuality:
         return {"recall": float(self.recall.mean()), "ndcg": float(self.ndcg.mean())}
 
 
-def judge(world: RetrievalWorld, users: np.ndarray, scores: np.ndarray, k: int) -> TopKQuality:
-    """`scores` (n, ads): a model's for each request's user over the catalog."""
-    truth = world.true_top_k(users, k)
-    probabilities = world.choice_probabilities(users)
-    predicted = top_k(scores, k)
-    return TopKQuality(recall_at_k(predicted, truth), ndcg_at_k(predicted, probabilities))
+@dataclass(frozen=True)
+class KnownTruth:
+    """What the world knows about a set of held-out requests (each one's true top K and its
+    user's choice probabilities), computed once and used to judge every ranking of them."""
 
+    k: int
+    top: np.ndarray  # (n, k): each request's true top K
+    probabilities: np.ndarray  # (n, ads)
 
-def judge_popularity(
-    world: RetrievalWorld, users: np.ndarray, training_ads: np.ndarray, k: int
-) -> TopKQuality:
-    """The same requests answered with the training data's K most engaged-with ads."""
-    popular = popularity_top_k(training_ads, world.spec.ads, k)
-    predicted = np.tile(popular, (len(users), 1))
-    truth = world.true_top_k(users, k)
-    probabilities = world.choice_probabilities(users)
-    return TopKQuality(recall_at_k(predicted, truth), ndcg_at_k(predicted, probabilities))
+    @classmethod
+    def of(cls, world: RetrievalWorld, users: np.ndarray, k: int) -> "KnownTruth":
+        return cls(k, world.true_top_k(users, k), world.choice_probabilities(users))
+
+    def judge(self, predicted: np.ndarray) -> TopKQuality:
+        """`predicted` (n, k): the ads a ranking retrieved for each request."""
+        return TopKQuality(
+            recall_at_k(predicted, self.top), ndcg_at_k(predicted, self.probabilities)
+        )
+
+    def judge_scores(self, scores: np.ndarray) -> TopKQuality:
+        """`scores` (n, ads): a model's for each request's user over the catalog."""
+        return self.judge(top_k(scores, self.k))
+
+    def judge_popularity(self, training_ads: np.ndarray) -> TopKQuality:
+        """The same requests answered with the training data's K most engaged-with ads."""
+        ads = self.probabilities.shape[1]
+        popular = popularity_top_k(training_ads, ads, self.k)
+        return self.judge(np.tile(popular, (len(self.top), 1)))

@@ -393,3 +393,42 @@ def test_the_sensor_leaves_a_day_the_schedule_ran_on_that_file_and_runs_a_redeli
     land(landing, D3, rows=500)  # re-delivered after the schedule's run was created
     (again,) = tick()
     assert again.tags["dagster/asset_partition_range_end"] == D3
+
+
+def test_the_retrieval_pipelines_drift_sensor_retrains_it_when_its_audience_changes(instance):
+    """The same drift sensor, built for another pipeline: its daily asset, its request columns,
+    its own source resource and train job. Its window comes from an existing model's record."""
+    from ml_assets.defs.retrieval.ingest import RequestSource
+    from ml_assets.defs.retrieval.pipeline import request_drift
+
+    source = RequestSource(users=400, ads=100, rows_per_day=3000)
+    daily = defs.resolve_job_def("retrieval_daily_features")
+
+    def requests(day: str, world: RequestSource) -> None:
+        config = {"resources": {"retrieval_source": {"config": world.model_dump()}}}
+        assert daily.execute_in_process(
+            instance=instance, partition_key=day, run_config=config
+        ).success
+
+    for day in (D1, D2, D3, D4):
+        requests(day, source)
+    tick = Ticks(request_drift, instance, retrieval_source=source, storage=StorageResource(),
+                 automation=AutomationSettings(**SETTINGS))  # fmt: skip
+    assert "no training window yet (retrieval_model never materialized)" in tick().skip_message
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            "retrieval_model", metadata={"train_dates": f"{D1}..{D2}", "holdout_dates": D3}
+        )
+    )
+    assert tick().skip_message.startswith("no drift: max PSI")
+
+    # D4 again, from another audience: other users, with other tastes.
+    requests(D4, source.model_copy(update={"seed": 99}))
+    request = tick()
+    assert isinstance(request, dg.RunRequest), request
+    assert request.job_name in (None, "retrieval_train_and_publish")
+    assert request.tags["ml-assets/pipeline"] == "retrieval"
+    assert "user_id" in request.tags["ml-assets/drifted"].split(","), request.tags
+    config = request.run_config["ops"]["retrieval_model"]["config"]
+    assert config == {"end_date": D4, "train_days": 2, "holdout_days": 1}
+    assert "already compared" in tick().skip_message

@@ -51,7 +51,11 @@ def test_definitions_load_with_the_pipeline():
         "automation",
         "retrieval_source",
     }
-    assert {s.name for s in defs.sensors or ()} == {"new_impressions", "feature_drift"}
+    assert {s.name for s in defs.sensors or ()} == {
+        "new_impressions",
+        "feature_drift",
+        "request_drift",
+    }
     assert {s.name for s in defs.schedules or ()} == {"daily_retrain", "retrieval_daily_retrain"}
 
 
@@ -166,7 +170,7 @@ def test_kuberay_mode_is_configuration_not_code():
     assert out.stdout.split() == [
         "KubeRayEphemeralCluster",
         "ml-assets",
-        "orphaned_ray_clusters,new_impressions,feature_drift",
+        "orphaned_ray_clusters,new_impressions,feature_drift,request_drift",
         "[]",
     ]
 

@@ -4,8 +4,8 @@ import math
 import polars as pl
 import pytest
 
+from ml_assets.errors import DataValidationError
 from ml_assets.ranking.encoding import encode
-from ml_assets.ranking.errors import DataValidationError
 from ml_assets.ranking.features import transform
 from ml_assets.ranking.schema import MISSING_TOKEN, FeatureSchema
 from ml_assets.ranking.vocabulary import Vocabulary, fit_vocabulary

@@ -1,7 +1,7 @@
 import polars as pl
 import pytest
 
-from ml_assets.ranking.errors import DataValidationError
+from ml_assets.errors import DataValidationError
 from ml_assets.ranking.schema import CRITEO_CATEGORICAL, CRITEO_DENSE
 from ml_assets.ranking.sources import FileSourceSpec, read_file_day
 from ml_assets.ranking.synthetic import SyntheticSpec, generate_day

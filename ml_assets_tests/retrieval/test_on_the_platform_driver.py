@@ -8,7 +8,7 @@ import torch
 
 from ml_assets.promotion import paired_bootstrap
 from ml_assets.ray.scaling import WorkerPlan
-from ml_assets.retrieval.evaluation import judge, judge_popularity
+from ml_assets.retrieval.evaluation import KnownTruth
 from ml_assets.retrieval.model import score_catalog
 from ml_assets.retrieval.task import TwoTowerTask, log_engagement_share
 from ml_assets.retrieval.world import RetrievalWorld, write_days
@@ -44,6 +44,7 @@ def test_the_two_tower_model_trains_on_the_platform_driver(local_ray, tmp_path):
     holdout = pl.read_parquet(holdout_file)
     users_features, _ = task.to_arrays({c: holdout[c].to_numpy() for c in task.columns})
     users = users_features[:, 0]
-    mine = judge(world, users, score_catalog(model, users_features, world.catalog), 10)
-    popular = judge_popularity(world, users, engaged, 10)
+    truth = KnownTruth.of(world, users, 10)
+    mine = truth.judge_scores(score_catalog(model, users_features, world.catalog))
+    popular = truth.judge_popularity(engaged)
     assert paired_bootstrap(mine.recall, popular.recall, resamples=200).low > 0.2

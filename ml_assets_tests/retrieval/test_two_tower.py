@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ml_assets.promotion import paired_bootstrap
-from ml_assets.retrieval.evaluation import judge, judge_popularity
+from ml_assets.retrieval.evaluation import KnownTruth
 from ml_assets.retrieval.model import TwoTower, TwoTowerConfig, in_batch_softmax_loss, score_catalog
 from ml_assets.retrieval.task import TwoTowerTask, log_engagement_share
 from ml_assets.retrieval.world import RetrievalSpec, RetrievalWorld
@@ -57,8 +57,9 @@ def test_a_trained_two_tower_model_beats_popularity_on_held_out_requests():
         train_one_epoch(model, optimizer, batches, loop, loss=task.loss, epoch=epoch)
     users_features, ads = task.to_arrays({c: holdout[c].to_numpy() for c in task.columns})
     users = users_features[:, 0]
-    mine = judge(world, users, score_catalog(model, users_features, world.catalog), 10)
-    popular = judge_popularity(world, users, engaged, 10)
+    truth = KnownTruth.of(world, users, 10)
+    mine = truth.judge_scores(score_catalog(model, users_features, world.catalog))
+    popular = truth.judge_popularity(engaged)
     change = paired_bootstrap(mine.recall, popular.recall, resamples=200)
     assert change.low > 0.2, change  # far better than popularity, and surely so
     assert mine.means()["ndcg"] > popular.means()["ndcg"]

@@ -1,24 +1,25 @@
-"""The drift sensor (the ads pipeline's `feature_drift`): retrains when the newest days no longer
-look like the training data.
+"""The drift sensor (the ads pipeline's `feature_drift`, the retrieval pipeline's
+`request_drift`): retrains when the newest days no longer look like the training data.
 
-It compares the newest `drift_days` of the pipeline's daily features after the last training
-window (the days no model has trained or been evaluated on) with that window, feature by
-feature, with the population stability index (ml_assets.ranking.drift), and requests the
-pipeline's train job on the window ending with the newest day when any feature's PSI reaches
-`psi_threshold`. A sensor, not a
-declarative condition: the decision needs the data itself, not only asset state.
+It compares the newest `drift_days` of the pipeline's daily data after the last training window
+(the days no model has trained or been evaluated on) with that window, column by column, with
+the population stability index (ml_assets.drift), and requests the pipeline's train job
+on the window ending with the newest day when any column's PSI reaches `psi_threshold`. A
+sensor, not a declarative condition: the decision needs the data itself, not only asset state.
 """
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
 from ml_assets import environment
 from ml_assets.defs.automation.retraining import Retraining
 from ml_assets.defs.automation.settings import AutomationSettings
-from ml_assets.defs.resources import ImpressionSource, StorageResource
+from ml_assets.defs.resources import StorageResource
 from ml_assets.defs.window import days_between
+from ml_assets.drift import DriftColumns, feature_drift
 
 
 def _days(span: str) -> tuple[str, str]:
@@ -38,26 +39,32 @@ def _read(files, columns: list[str], max_rows: int):
 
 
 DayFile = Callable[[StorageResource, str], Path]  # a day's features file in storage
+Columns = Callable[[Any], DriftColumns]  # the columns to compare, given the source resource
 
 
-def drift_sensor(retraining: Retraining, *, name: str, day_file: DayFile) -> dg.SensorDefinition:
-    """The pipeline's drift sensor; `day_file` finds a day of its daily features."""
+def drift_sensor(
+    retraining: Retraining, *, name: str, day_file: DayFile, source_key: str, columns: Columns
+) -> dg.SensorDefinition:
+    """The pipeline's drift sensor: `day_file` finds a day of its daily features, `features`
+    names the columns to compare, given the pipeline's source resource (`source_key`)."""
 
     @dg.sensor(
         name=name,
         job=retraining.train_job,
         minimum_interval_seconds=environment.sensor_interval_seconds(),
         default_status=dg.DefaultSensorStatus.RUNNING,
+        required_resource_keys={source_key, "storage", "automation"},
         description="Retrains when a feature of the newest days drifts from the last training "
         "window (population stability index at or above the configured threshold).",
     )
-    def sensor(
-        context: dg.SensorEvaluationContext,
-        source: ImpressionSource,
-        storage: StorageResource,
-        automation: AutomationSettings,
-    ):
-        return compare_with_the_window(context, retraining, day_file, source, storage, automation)
+    # Called directly (a test), Dagster also passes the required resources as arguments; the
+    # daemon passes only the context. The context has them either way.
+    def sensor(context: dg.SensorEvaluationContext, **_also_in_the_context):
+        resources = context.resources
+        return compare_with_the_window(
+            context, retraining, day_file, columns(getattr(resources, source_key)),
+            resources.storage, resources.automation,
+        )  # fmt: skip
 
     return sensor
 
@@ -66,13 +73,11 @@ def compare_with_the_window(
     context,
     retraining: Retraining,
     day_file: DayFile,
-    source: ImpressionSource,
+    compared: DriftColumns,
     storage: StorageResource,
     automation: AutomationSettings,
 ):
     """One tick: see the module docstring."""
-    from ml_assets.ranking.drift import feature_drift as measure_drift
-
     window_asset = retraining.window_assets[0].key
     daily = retraining.ready_day_asset.key
     event = context.instance.get_latest_materialization_event(window_asset)
@@ -96,17 +101,16 @@ def compare_with_the_window(
     cursor = f"{event.run_id}|{evaluated}"
     if cursor == context.cursor:
         return dg.SkipReason(f"{', '.join(recent)} already compared with the window")
-    schema = source.feature_schema
-    columns = [*schema.dense, *schema.categorical]
+    columns = [*compared.dense, *compared.categorical]
     reference = _read(
         [day_file(storage, d) for d in days_between(train_first, train_last)],
         columns,
         automation.drift_sample_rows,
     )
-    report = measure_drift(
+    report = feature_drift(
         reference,
         _read(files.values(), columns, automation.drift_sample_rows),
-        schema,
+        compared,
         threshold=automation.psi_threshold,
         bins=automation.psi_bins,
     )

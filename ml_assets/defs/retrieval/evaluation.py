@@ -34,10 +34,10 @@ def retrieval_evaluation(
     import polars as pl
 
     from ml_assets.promotion import paired_bootstrap
-    from ml_assets.retrieval.evaluation import judge, judge_popularity
+    from ml_assets.retrieval.evaluation import KnownTruth
     from ml_assets.retrieval.metrics import gap_closed, popularity_top_k
     from ml_assets.retrieval.serving import LoadedRetrievalModel
-    from ml_assets.retrieval.world import USER_COLUMNS
+    from ml_assets.retrieval.world import USER_COLUMNS, top_k
     from ml_assets.storage import read_parquet
 
     k = retrieval_model["k"]
@@ -52,7 +52,9 @@ def retrieval_evaluation(
     users = holdout.select(USER_COLUMNS).to_numpy()
     engaged = holdout.get_column("ad_id").to_numpy()
     popular = popularity_top_k(training_ads, len(loaded.ad_ids), k)
-    model_hits = (loaded.top_ads(users) == engaged[:, None]).any(axis=1).astype(np.float64)
+    scores = loaded.scores(users)  # (requests, ads), for the hits and for the truth's metrics
+    retrieved = loaded.ad_ids[top_k(scores, k)]
+    model_hits = (retrieved == engaged[:, None]).any(axis=1).astype(np.float64)
     popularity_hits = np.isin(engaged, loaded.ad_ids[popular]).astype(np.float64)
     change = paired_bootstrap(model_hits, popularity_hits, resamples=config.resamples)
     figures = {
@@ -63,9 +65,9 @@ def retrieval_evaluation(
         "hit_rate_vs_popularity_ci_high": change.high,
     }
     world = retrieval_source.world()  # the synthetic source knows each request's true top K
-    ids = users[:, 0]
-    mine = judge(world, ids, loaded.scores(users), k).means()
-    baseline = judge_popularity(world, ids, training_ads, k).means()
+    truth = KnownTruth.of(world, users[:, 0], k)
+    mine = truth.judge_scores(scores).means()
+    baseline = truth.judge_popularity(training_ads).means()
     figures |= {
         "model_recall": mine["recall"],
         "popularity_recall": baseline["recall"],

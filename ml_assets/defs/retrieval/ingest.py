@@ -1,5 +1,8 @@
 """ad_requests: one day of ad requests, each with the ad its user engaged with."""
 
+import dataclasses
+import hashlib
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -25,6 +28,22 @@ class RequestSource(dg.ConfigurableResource):
         from ml_assets.retrieval.world import RetrievalSpec, RetrievalWorld
 
         return RetrievalWorld(RetrievalSpec(seed=self.seed, users=self.users, ads=self.ads))
+
+
+def catalog_file(storage: StorageResource, source: RequestSource) -> Path:
+    """The source's ad catalog (id, category, advertiser) as a file that a Ray driver on any
+    pod reads. A world's catalog never changes, so each world's is written once, named by it."""
+    import polars as pl
+
+    from ml_assets.retrieval.world import AD_COLUMNS
+
+    world = source.world()
+    spec = json.dumps(dataclasses.asdict(world.spec), sort_keys=True)
+    path = storage.root / "ad_catalog" / f"{hashlib.sha256(spec.encode()).hexdigest()[:16]}.parquet"
+    if not path.exists():
+        columns = dict(zip(AD_COLUMNS, world.catalog.T, strict=True))
+        write_parquet_atomically(pl.DataFrame(columns), path)
+    return path
 
 
 def requests_file(storage: StorageResource, day: str) -> Path:

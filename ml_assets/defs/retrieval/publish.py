@@ -4,17 +4,11 @@ gated by the platform's paired bootstrap on hit rate@K against the champion."""
 import dagster as dg
 from pydantic import Field
 
+from ml_assets.defs.publish_step import publication_result
 from ml_assets.defs.resources import MlflowResource, StorageResource
 from ml_assets.defs.retrieval import GROUP, OWNERS, REGISTERED_MODEL
 from ml_assets.defs.retrieval.ingest import requests_file
-from ml_assets.model_registry import (
-    CHALLENGER,
-    CHAMPION,
-    TRAIN_END_TAG,
-    current_champion,
-    promote,
-    stale_reason,
-)
+from ml_assets.model_registry import CHALLENGER, register_challenger, settle
 
 
 class RetrievalPromotionConfig(dg.Config):
@@ -55,14 +49,11 @@ def published_retrieval_model(
 
     client = mlflow_tracking.client()
     name = config.registered_model_name
-    champion = current_champion(client, name)
     train_end = max(retrieval_model["train_dates"])
-    version = mlflow.register_model(
-        retrieval_model["model_uri"],
-        name,
-        tags={"dagster.run_id": context.run_id, TRAIN_END_TAG: train_end},
-    ).version
-    client.set_registered_model_alias(name, CHALLENGER, version)
+    version, champion = register_challenger(
+        client, name, retrieval_model["model_uri"], train_end=train_end,
+        tags={"dagster.run_id": context.run_id},
+    )  # fmt: skip
     context.log.info(f"registered {name} version {version} as {CHALLENGER}")
     hits = read_parquet(storage.path(retrieval_evaluation["hits"])).get_column("hit").to_numpy()
     k = retrieval_evaluation["k"]
@@ -81,28 +72,6 @@ def published_retrieval_model(
                             higher_is_better=True)  # fmt: skip
     decision = decide(metric, min_relative_gain=config.min_relative_gain,
                       resamples=config.bootstrap_resamples, vetoes=[], figures=figures)  # fmt: skip
-    for key, value in decision.figures.items():
-        client.set_model_version_tag(name, version, f"gate.{key}", f"{value:.6f}")
-    reasons, promoted = list(decision.reasons), decision.promote
-    if promoted:
-        blocked = stale_reason(client, name, champion, train_end) or promote(
-            client, name, version, champion,
-            by=f"dagster run {context.run_id}", reason="; ".join(decision.reasons),
-        )  # fmt: skip
-        if blocked:
-            reasons.append(f"not promoted: {blocked}")
-            promoted = False
-    client.set_model_version_tag(name, version, "gate.promoted", str(promoted))
-    champion_now = version if promoted else current_champion(client, name)
-    return dg.MaterializeResult(
-        value={"version": version, "champion_version": champion_now, "promoted": promoted},
-        metadata={
-            "registered_model": name,
-            "version": int(version),
-            "promoted": promoted,
-            "champion_version": int(champion_now) if champion_now else 0,
-            "champion_uri": f"models:/{name}@{CHAMPION}",
-            "gate": dg.MetadataValue.md("\n".join(f"- {r}" for r in reasons)),
-            **{f"gate_{key}": dg.MetadataValue.float(v) for key, v in decision.figures.items()},
-        },
-    )
+    settled = settle(client, name, version, champion, decision, train_end=train_end,
+                     by=f"dagster run {context.run_id}")  # fmt: skip
+    return publication_result(context, name, settled, decision.figures)

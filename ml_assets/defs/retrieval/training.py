@@ -11,18 +11,24 @@ from pydantic import Field
 
 from ml_assets.defs.metadata import png_markdown
 from ml_assets.defs.ray_resource import RAY_POOL
-from ml_assets.defs.resources import MlflowResource, StorageResource, write_parquet_atomically
+from ml_assets.defs.resources import MlflowResource, StorageResource
 from ml_assets.defs.retrieval import EXPERIMENT, GROUP, OWNERS
-from ml_assets.defs.retrieval.ingest import RequestSource, ad_requests, requests_file
+from ml_assets.defs.retrieval.ingest import (
+    RequestSource,
+    ad_requests,
+    catalog_file,
+    requests_file,
+)
 from ml_assets.defs.training_step import (
     checkpoint_run_name,
     default_workers,
+    keep_trained_model,
     train_on_cluster,
     training_outcome,
     window_end,
 )
 from ml_assets.defs.window import require_partition_files, window_dates
-from ml_assets.defs.xray_hooks import XRayHooks, xray_metadata
+from ml_assets.defs.xray_hooks import xray_metadata
 
 
 class RetrievalTrainingConfig(dg.Config):
@@ -74,8 +80,6 @@ def retrieval_model(
 
     from ml_assets.retrieval.model import TwoTowerConfig
     from ml_assets.retrieval.serving import log_retrieval_model, save_model_dir
-    from ml_assets.retrieval.world import AD_COLUMNS
-    from ml_assets.storage import remove_tree, upload_tree
     from ml_assets.training.checkpoints import CHECKPOINT_FILE
     from ml_assets.training.config import LoopConfig
     from ml_assets.training.tracking import log_epochs, log_png
@@ -90,11 +94,6 @@ def retrieval_model(
     )
     world = retrieval_source.world()
     spec = world.spec
-    run_dir = storage.run_dir("retrieval_model", context.run_id)
-    catalog_file = run_dir / "catalog.parquet"
-    write_parquet_atomically(
-        pl.DataFrame(dict(zip(AD_COLUMNS, world.catalog.T, strict=True))), catalog_file
-    )
     model_config = TwoTowerConfig(
         user_cardinalities=(spec.users, spec.segments, spec.regions),
         ad_cardinalities=(spec.ads, spec.categories, spec.advertisers),
@@ -114,7 +113,7 @@ def retrieval_model(
             "s3_endpoint_url": storage.s3_endpoint_url,
             "train_files": [str(files[day]) for day in train_dates],
             "validation_files": [str(files[day]) for day in holdout_dates],
-            "catalog": str(catalog_file),
+            "catalog": str(catalog_file(storage, retrieval_source)),
             "checkpoint_root": str(storage.checkpoint_root),
             "run_name": checkpoints,
             "num_workers": config.num_workers or default_workers(ray_cluster),
@@ -144,12 +143,11 @@ def retrieval_model(
         example = pl.read_parquet(files[train_dates[0]]).head(3)
         model_uri = log_retrieval_model("model", model_dir, example).model_uri
         run_id = run.info.run_id
-    stored_model = run_dir / "model"
-    upload_tree(model_dir, stored_model)
+    stored_model = keep_trained_model(
+        context, model_dir, storage=storage, checkpoints=checkpoints, ray_cluster=ray_cluster,
+        mlflow_tracking=mlflow_tracking, mlflow_run_id=run_id,
+    )  # fmt: skip
     staging.cleanup()
-    remove_tree(storage.checkpoint_root / checkpoints)  # the model is in MLflow now
-    if isinstance(ray_cluster, XRayHooks):
-        ray_cluster.attach_mlflow_run(mlflow_tracking.resolved_tracking_uri, run_id)
     last = outcome.history[-1]
     return dg.MaterializeResult(
         value={

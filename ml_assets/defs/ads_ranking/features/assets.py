@@ -45,7 +45,7 @@ def features_file(storage: StorageResource, date: str):
 def ad_features(
     context: dg.AssetExecutionContext, source: ImpressionSource, storage: StorageResource
 ) -> dg.MaterializeResult:
-    from ml_assets.ranking.errors import DataValidationError
+    from ml_assets.errors import DataValidationError
     from ml_assets.ranking.features import transform
     from ml_assets.storage import read_parquet
 

@@ -7,15 +7,9 @@ from pydantic import Field
 
 from ml_assets.defs.ads_ranking import GROUP, OWNERS, REGISTERED_MODEL
 from ml_assets.defs.ads_ranking.ingest.assets import raw_impressions, read_raw_days
+from ml_assets.defs.publish_step import publication_result
 from ml_assets.defs.resources import MlflowResource, StorageResource, write_parquet_atomically
-from ml_assets.model_registry import (
-    CHALLENGER,
-    CHAMPION,
-    TRAIN_END_TAG,
-    current_champion,
-    promote,
-    stale_reason,
-)
+from ml_assets.model_registry import CHALLENGER, register_challenger, settle
 
 
 class PromotionConfig(dg.Config):
@@ -60,26 +54,17 @@ def published_model(
     storage: StorageResource,
     mlflow_tracking: MlflowResource,
 ) -> dg.MaterializeResult:
-    import mlflow
-
     from ml_assets.ranking.gate import GatePolicy, decide_promotion, serving_skew
     from ml_assets.ranking.serving import predict_with_their_own_code
     from ml_assets.storage import local_file, read_parquet
 
     client = mlflow_tracking.client()
     name = config.registered_model_name
-    champion = current_champion(client, name)
     train_end = max(model_evaluation["train_dates"])
-    version = mlflow.register_model(
-        ranking_model["model_uri"],
-        name,
-        tags={
-            "dagster.run_id": context.run_id,
-            "train_dates": str(model_evaluation["train_dates"]),
-            TRAIN_END_TAG: train_end,
-        },
-    ).version
-    client.set_registered_model_alias(name, CHALLENGER, version)
+    tags = {"dagster.run_id": context.run_id, "train_dates": str(model_evaluation["train_dates"])}
+    version, champion = register_challenger(
+        client, name, ranking_model["model_uri"], train_end=train_end, tags=tags
+    )
     context.log.info(f"registered {name} version {version} as {CHALLENGER}")
 
     predictions = read_parquet(storage.path(model_evaluation["predictions"]))
@@ -109,41 +94,12 @@ def published_model(
         champion_probabilities = champion_scores[0] if champion_scores else None
     policy = GatePolicy(**config.model_dump(exclude={"registered_model_name"}))
     decision = decide_promotion(policy, labels, probabilities, champion_probabilities)
-    for key, value in decision.figures.items():
-        client.set_model_version_tag(name, version, f"gate.{key}", f"{value:.6f}")
-    reasons, promoted = list(decision.reasons), decision.promote and skew is None
-    if skew is not None:
-        reasons.append(f"not promoted: {skew}")
-    if promoted:
-        blocked = stale_reason(client, name, champion, train_end) or promote(
-            client,
-            name,
-            version,
-            champion,
-            by=f"dagster run {context.run_id}",
-            reason="; ".join(decision.reasons),
-        )
-        if blocked:
-            reasons.append(f"not promoted: {blocked}")
-            promoted = False
-    client.set_model_version_tag(name, version, "gate.promoted", str(promoted))
-    if promoted:
-        context.log.info(f"{name} version {version} is the new {CHAMPION}")
-    else:
-        context.log.warning(f"{name} version {version} stays {CHALLENGER}: {'; '.join(reasons)}")
-    champion_now = version if promoted else current_champion(client, name)
-    return dg.MaterializeResult(
-        value={"version": version, "champion_version": champion_now, "promoted": promoted},
-        metadata={
-            "registered_model": name,
-            "version": int(version),
-            "promoted": promoted,
-            "champion_version": int(champion_now) if champion_now else 0,
-            "previous_champion_version": int(champion) if champion else 0,
-            "champion_uri": f"models:/{name}@{CHAMPION}",
-            "gate": dg.MetadataValue.md("\n".join(f"- {r}" for r in reasons)),
-            "serving_max_abs_diff": dg.MetadataValue.float(gap),
-            **{f"gate_{k}": dg.MetadataValue.float(v) for k, v in decision.figures.items()},
-            "mlflow_tracking_uri": mlflow_tracking.resolved_tracking_uri,
-        },
-    )
+    settled = settle(
+        client, name, version, champion, decision, train_end=train_end,
+        by=f"dagster run {context.run_id}", hold=skew,
+    )  # fmt: skip
+    return publication_result(
+        context, name, settled, decision.figures,
+        serving_max_abs_diff=dg.MetadataValue.float(gap),
+        mlflow_tracking_uri=mlflow_tracking.resolved_tracking_uri,
+    )  # fmt: skip

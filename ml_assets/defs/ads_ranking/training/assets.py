@@ -23,10 +23,11 @@ from ml_assets.defs.training_step import (
     EMBEDDED_WORKERS,
     checkpoint_run_name,
     default_workers,
+    keep_trained_model,
     train_on_cluster,
     training_outcome,
 )
-from ml_assets.defs.xray_hooks import XRayHooks, xray_metadata
+from ml_assets.defs.xray_hooks import xray_metadata
 from ml_assets.ranking.configs import ModelConfig, TrainConfig
 
 
@@ -199,7 +200,7 @@ def ranking_model(
     from ml_assets.ranking.tracking import log_training_run
     from ml_assets.ranking.vocabulary import Vocabulary
     from ml_assets.ray.scaling import WorkerPlan
-    from ml_assets.storage import read_parquet, remove_tree, upload_tree
+    from ml_assets.storage import read_parquet, remove_tree
     from ml_assets.training.checkpoints import CHECKPOINT_FILE
     from ml_assets.version import code_version
     from ml_assets.xray.plots import loss_curve_png
@@ -313,14 +314,12 @@ def ranking_model(
         loss_curve_png=curve_png,
         input_example=read_raw_days(storage, vocabulary.train_dates[:1]).head(3),
     )
-    stored_model = storage.run_dir("ranking_model", context.run_id)
-    upload_tree(model_dir, stored_model)
+    stored_model = keep_trained_model(
+        context, model_dir, storage=storage, checkpoints=checkpoints, ray_cluster=ray_cluster,
+        mlflow_tracking=mlflow_tracking, mlflow_run_id=run_id,
+    )  # fmt: skip
     staging.cleanup()
     remove_tree(encoded_dir)
-    # The model is in MLflow now: nothing will resume from these any more.
-    remove_tree(storage.checkpoint_root / checkpoints)
-    if isinstance(ray_cluster, XRayHooks):  # X-Ray's record goes next to the MLflow run
-        ray_cluster.attach_mlflow_run(mlflow_tracking.resolved_tracking_uri, run_id)
     last = outcome.history[-1]
     return dg.MaterializeResult(
         value={

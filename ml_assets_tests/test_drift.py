@@ -2,11 +2,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ml_assets.ranking.drift import categorical_psi, dense_psi, feature_drift, psi
+from ml_assets.drift import DriftColumns, categorical_psi, dense_psi, feature_drift, psi
 from ml_assets.ranking.features import transform
 from ml_assets.ranking.synthetic import SyntheticSpec, generate_day
 
 SPEC = SyntheticSpec()
+COLUMNS = DriftColumns(dense=SPEC.schema.dense, categorical=SPEC.schema.categorical)
 
 
 def features(date: str, rows: int = 20_000) -> pl.DataFrame:
@@ -42,13 +43,13 @@ def test_categorical_psi_counts_unseen_values_as_other():
 def test_synthetic_days_do_not_drift_and_a_shifted_day_does():
     reference = pl.concat([features(d) for d in ("2026-11-01", "2026-11-02", "2026-11-03")])
     same = features("2026-11-04")
-    report = feature_drift(reference, same, SPEC.schema, threshold=0.2)
+    report = feature_drift(reference, same, COLUMNS, threshold=0.2)
     assert len(report.psi) == 39 and not report.crossed, report.summary()
     assert report.max_psi < 0.05
     shifted = same.with_columns(
         pl.col("I2") + 1.5, pl.concat_str(pl.lit("new-"), pl.col("C3")).alias("C3")
     )
-    report = feature_drift(reference, shifted, SPEC.schema, threshold=0.2)
+    report = feature_drift(reference, shifted, COLUMNS, threshold=0.2)
     assert report.crossed and report.drifted[:2] == sorted(["I2", "C3"], key=report.psi.get)[::-1]
     assert "I2" in report.summary() and "threshold 0.2" in report.summary()
 
@@ -58,6 +59,6 @@ def test_drift_needs_rows_on_both_sides():
         feature_drift(
             features("2026-11-01", 100).head(0),
             features("2026-11-02", 100),
-            SPEC.schema,
+            COLUMNS,
             threshold=0.2,
         )

@@ -11,11 +11,18 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from ml_assets.ranking.schema import FeatureSchema
-
 # An empty bin would make ln(new/ref) infinite; this floor is the usual fix and caps one bin's
 # contribution at about 0.9 for a bin that went from 0% to 10%.
 PROPORTION_FLOOR = 1e-4
+
+
+@dataclass(frozen=True)
+class DriftColumns:
+    """The columns whose distributions are compared, by kind: dense ones are binned by the
+    reference's deciles, categorical ones by its most frequent values."""
+
+    dense: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,16 +91,16 @@ def categorical_psi(reference: pl.Series, current: pl.Series, bins: int) -> floa
 def feature_drift(
     reference: pl.DataFrame,
     current: pl.DataFrame,
-    schema: FeatureSchema,
+    columns: DriftColumns,
     *,
     threshold: float,
     bins: int = 10,
 ) -> DriftReport:
-    """PSI of every dense and categorical feature of `schema` (ad_features' layout)."""
+    """PSI of every dense and categorical column of `columns`."""
     if reference.height == 0 or current.height == 0:
         raise ValueError("drift needs rows on both sides: the reference and the new days")
-    values = {c: dense_psi(reference[c], current[c], bins) for c in schema.dense}
-    values |= {c: categorical_psi(reference[c], current[c], bins) for c in schema.categorical}
+    values = {c: dense_psi(reference[c], current[c], bins) for c in columns.dense}
+    values |= {c: categorical_psi(reference[c], current[c], bins) for c in columns.categorical}
     return DriftReport(
         psi={k: round(v, 6) for k, v in values.items()},
         threshold=threshold,
