@@ -56,9 +56,16 @@ def window_end(context: dg.AssetExecutionContext, daily: dg.AssetKey) -> str:
 def train_on_cluster(ray_cluster: RayResource, context: Any, function: str, request: dict) -> dict:
     """Runs the training's Ray driver (`module:name`, JSON in and out) on the step's cluster and
     returns its result. A lost worker, node or cluster raises an error the step's RetryPolicy
-    retries (training resumes from its checkpoint); an error of the training code itself is a
-    Failure that is not retried: the same data would fail the same way."""
+    retries (training resumes from its checkpoint); an error of the training code itself, or a
+    cluster too small for the worker plan, is a Failure that is not retried: the same data on
+    the same cluster would fail the same way."""
     trained = run_driver(ray_cluster, context, function, request)
+    if trained.get("failure") == "plan":
+        raise dg.Failure(
+            description=f"the step's Ray cluster {ray_cluster.name} cannot hold this training, "
+            f"and a retry would get the same cluster: {trained['error']}",
+            allow_retries=False,
+        )
     context.log.info(f"trained on {ray_cluster.name}: {trained['plan']}")
     if trained.get("failure") == "infrastructure":
         raise RuntimeError(f"training lost its cluster's workers: {trained['error']}")

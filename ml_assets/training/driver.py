@@ -409,7 +409,8 @@ def fit_on_connected_cluster(
     """A step's training on the Ray it is connected to, as JSON: the worker plan for this
     cluster, then `fit`'s records and checkpoint; or `failure` (`code` or `infrastructure`)
     and `error` when Ray Train gave up, so the step decides about retrying without unpickling
-    Ray's errors."""
+    Ray's errors. A cluster too small for the plan is failure `plan`: another attempt would get
+    the same cluster."""
     import ray
     import ray.train
 
@@ -417,7 +418,10 @@ def fit_on_connected_cluster(
 
     node_cpus = [node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node["Alive"]]
     gpus = ray.cluster_resources().get("GPU", 0)
-    plan = plan_workers(node_cpus, gpus, num_workers, data_cpu_share)
+    try:
+        plan = plan_workers(node_cpus, gpus, num_workers, data_cpu_share)
+    except ValueError as error:
+        return {"plan": None, "failure": "plan", "error": str(error)}
     log.info(f"training with {plan}")
     try:
         outcome = fit(task, train_files, plan=plan, **fit_options)

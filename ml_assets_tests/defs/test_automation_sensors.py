@@ -395,14 +395,23 @@ def test_the_sensor_leaves_a_day_the_schedule_ran_on_that_file_and_runs_a_redeli
     assert again.tags["dagster/asset_partition_range_end"] == D3
 
 
-def test_the_retrieval_pipelines_drift_sensor_retrains_it_when_its_audience_changes(instance):
+@pytest.mark.parametrize("where", ["local", "bucket"])
+def test_the_retrieval_pipelines_drift_sensor_retrains_it_when_its_audience_changes(
+    instance, ml_home, where, request, monkeypatch
+):
     """The same drift sensor, built for another pipeline: its daily asset, its request columns,
-    its own source resource and train job. Its window comes from an existing model's record."""
+    its own source resource and train job. Its window comes from an existing model's record.
+    Its days are read where the deployment keeps them: a local folder, or a bucket of a real S3
+    server."""
+    from ml_assets import environment
+    from ml_assets.definitions import build_definitions, build_storage
     from ml_assets.defs.retrieval.ingest import RequestSource
     from ml_assets.defs.retrieval.pipeline import request_drift
 
+    if where == "bucket":
+        monkeypatch.setenv(environment.STORAGE_ROOT, request.getfixturevalue("s3_root"))
     source = RequestSource(users=400, ads=100, rows_per_day=3000)
-    daily = defs.resolve_job_def("retrieval_daily_features")
+    daily = build_definitions("local").resolve_job_def("retrieval_daily_features")
 
     def requests(day: str, world: RequestSource) -> None:
         config = {"resources": {"retrieval_source": {"config": world.model_dump()}}}
@@ -412,7 +421,7 @@ def test_the_retrieval_pipelines_drift_sensor_retrains_it_when_its_audience_chan
 
     for day in (D1, D2, D3, D4):
         requests(day, source)
-    tick = Ticks(request_drift, instance, retrieval_source=source, storage=StorageResource(),
+    tick = Ticks(request_drift, instance, retrieval_source=source, storage=build_storage(),
                  automation=AutomationSettings(**SETTINGS))  # fmt: skip
     assert "no training window yet (retrieval_model never materialized)" in tick().skip_message
     instance.report_runless_asset_event(

@@ -54,3 +54,27 @@ def test_the_retrieval_pipeline_publishes_a_champion_a_worse_model_cannot_replac
     assert published["promoted"] is False and published["champion_version"] == 1
     client = mlflow.MlflowClient(mlflow_server, mlflow_server)
     assert client.get_model_version_by_alias("ads_retrieval_two_tower", "champion").version == "1"
+
+
+def test_a_cluster_too_small_for_the_training_fails_the_step_once_with_the_fix(instance, ml_home):
+    """One CPU cannot both read data and train: the step fails with the plan's reason and the
+    settings to change, and is not retried (another attempt would get the same cluster)."""
+    from ml_assets.defs.ray_resource import LocalRayCluster
+
+    location = build_definitions("local", resources={
+        "retrieval_source": SOURCE, "ray_cluster": LocalRayCluster(num_cpus=1),
+    })  # fmt: skip
+    daily = location.resolve_job_def("retrieval_daily_features")
+    for day in DAYS[-2:]:
+        assert daily.execute_in_process(instance=instance, partition_key=day).success
+    result = location.resolve_job_def("retrieval_train_and_publish").execute_in_process(
+        instance=instance, run_config=window_config(train_days=1), raise_on_error=False
+    )
+    assert not result.success
+    events = [e for e in result.all_events if e.step_key == "retrieval_model"]
+    assert "STEP_UP_FOR_RETRY" not in [e.event_type_value for e in events]
+    (failure,) = [e for e in events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.event_specific_data.error.to_string()
+    assert "cluster local-ray cannot hold this training" in message
+    assert "1 CPU(s): too few to keep 1 for data loading" in message
+    assert "use a larger cluster or a smaller data_cpu_share" in message

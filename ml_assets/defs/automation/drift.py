@@ -32,7 +32,9 @@ def _read(files, columns: list[str], max_rows: int):
     which must never hold a whole window (the row count comes from the Parquet footers)."""
     import polars as pl
 
-    scan = pl.scan_parquet([str(f) for f in files])
+    from ml_assets.storage import scan_parquet
+
+    scan = scan_parquet(list(files))
     rows = scan.select(pl.len()).collect().item()
     stride = max(1, -(-rows // max_rows))
     return scan.select(columns).gather_every(stride).collect(engine="streaming")

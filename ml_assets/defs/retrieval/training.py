@@ -50,6 +50,10 @@ class RetrievalTrainingConfig(dg.Config):
     num_workers: int | None = Field(
         ge=1, default=None, description="Ray Train workers. None: the cluster's default."
     )
+    data_cpu_share: float = Field(
+        gt=0, lt=1, default=0.5, description="Share of the cluster's CPUs kept for Ray Data (at "
+        "least one CPU); the rest is split between the workers.",
+    )  # fmt: skip
     max_failures: int = Field(ge=0, default=1, description="Worker-group restarts tolerated.")
     seed: int = Field(default=0, description="Seed for initialisation and shuffling.")
 
@@ -75,11 +79,11 @@ def retrieval_model(
     mlflow_tracking: MlflowResource,
 ) -> dg.MaterializeResult:
     import mlflow
-    import polars as pl
     import torch
 
     from ml_assets.retrieval.model import TwoTowerConfig
     from ml_assets.retrieval.serving import log_retrieval_model, save_model_dir
+    from ml_assets.storage import read_parquet
     from ml_assets.training.checkpoints import CHECKPOINT_FILE
     from ml_assets.training.config import LoopConfig
     from ml_assets.training.tracking import log_epochs, log_png
@@ -117,7 +121,7 @@ def retrieval_model(
             "checkpoint_root": str(storage.checkpoint_root),
             "run_name": checkpoints,
             "num_workers": config.num_workers or default_workers(ray_cluster),
-            "data_cpu_share": 0.5,  # the share the ads pipeline keeps for Ray Data too
+            "data_cpu_share": config.data_cpu_share,
             "model_config": model_config.to_dict(),
             "loop": loop.to_dict(),
             "k": config.k,
@@ -140,7 +144,7 @@ def retrieval_model(
                            f"{train_dates[-1]}"})  # fmt: skip
         log_epochs(outcome.history)
         log_png(curve_png, "plots/loss_curve.png")
-        example = pl.read_parquet(files[train_dates[0]]).head(3)
+        example = read_parquet(files[train_dates[0]]).head(3)
         model_uri = log_retrieval_model("model", model_dir, example).model_uri
         run_id = run.info.run_id
     stored_model = keep_trained_model(
