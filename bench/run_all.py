@@ -11,6 +11,7 @@ from bench import (
     memory,
     optimizer,
     quality,
+    ray_floor,
     retrieval,
     sensor_memory,
     training,
@@ -34,6 +35,7 @@ BENCHMARKS = (
     sensor_memory,
     fixed_cost,
     fixed_cost_kuberay,
+    ray_floor,
 )
 
 
