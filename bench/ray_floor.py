@@ -4,7 +4,8 @@ Each run is a fresh Python process that starts the embedded Ray with the product
 (`embedded_ray_options`), then runs a Ray Train `TorchTrainer` of 2 workers whose training loop
 only reports once, then shuts Ray down. Arms, alternating, `--runs` each:
 - `ray_only`: start and shut down Ray, no training;
-- `train_v2`: the no-op training (2 workers of half a CPU) on Ray Train's current implementation (the one the product uses);
+- `train_v2`: the no-op training (2 workers of half a CPU) on Ray Train's current
+  implementation (the one the product uses);
 - `train_v1`: the same on Ray Train's earlier implementation (`RAY_TRAIN_V2_ENABLED=0`, which Ray
   deprecates), to show what the newer one's extra controller process costs.
 
