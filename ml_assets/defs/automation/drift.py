@@ -47,7 +47,7 @@ Columns = Callable[[Any], DriftColumns]  # the columns to compare, given the sou
 def drift_sensor(
     retraining: Retraining, *, name: str, day_file: DayFile, source_key: str, columns: Columns
 ) -> dg.SensorDefinition:
-    """The pipeline's drift sensor: `day_file` finds a day of its daily features, `features`
+    """The pipeline's drift sensor: `day_file` finds a day of its daily data, `columns`
     names the columns to compare, given the pipeline's source resource (`source_key`)."""
 
     @dg.sensor(
