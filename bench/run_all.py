@@ -15,6 +15,7 @@ from bench import (
     retrieval,
     sensor_memory,
     training,
+    tuning,
     worlds,
     xray_overhead,
 )
@@ -27,6 +28,7 @@ BENCHMARKS = (
     quality,
     learning_curve,
     worlds,
+    tuning,
     retrieval,
     leak,
     leak_run_pods,

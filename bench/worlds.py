@@ -34,7 +34,7 @@ ARCHITECTURES = ("dcn_v2", "logistic")
 MIN_COUNT = 10  # feature_vocabulary's default
 
 
-def judge(window, architecture: str, directory: Path, plan: WorkerPlan) -> dict:
+def judge(window, architecture: str, directory: Path, plan: WorkerPlan, train_config=None) -> dict:
     """Train one architecture on the window and score the last epoch on its holdout."""
     from ml_assets.ranking.distributed import fit_distributed
 
@@ -43,7 +43,7 @@ def judge(window, architecture: str, directory: Path, plan: WorkerPlan) -> dict:
     outcome = fit_distributed(
         window.train_files,
         model_config=dataclasses.replace(window.model_config, architecture=architecture),
-        train_config=TrainConfig(),
+        train_config=train_config or TrainConfig(),
         plan=plan,
         dense=schema.dense,
         categorical=schema.categorical,
@@ -63,26 +63,37 @@ def judge(window, architecture: str, directory: Path, plan: WorkerPlan) -> dict:
 
 
 def one_world(name: str, rows: int, holdout_rows: int, plan: WorkerPlan) -> dict:
-    spec = world(name).spec
+    with tempfile.TemporaryDirectory() as directory:
+        window = world_window(name, rows, holdout_rows, Path(directory))
+        models = {a: judge(window, a, Path(directory), plan) for a in ARCHITECTURES}
+        return scored_world(name, window, models)
+
+
+def world_window(name: str, rows: int, holdout_rows: int, directory: Path):
+    """`rows` training rows of the world over 7 days, and a holdout day of `holdout_rows`."""
     train_days = days("2026-10-01", 7)
     (holdout_day,) = days(train_days[-1], 2)[1:]
-    with tempfile.TemporaryDirectory() as directory:
-        window = encoded_synthetic_window(
-            Path(directory),
-            rows_per_day=-(-rows // len(train_days)),
-            train_days=train_days,
-            holdout_days=(holdout_day,),
-            holdout_rows_per_day=holdout_rows,
-            min_count=MIN_COUNT,
-            spec=spec,
-        )
-        labels = pq.read_table(window.holdout_files[0]).column("label").to_numpy()
-        train_rows = sum(pq.read_metadata(f).num_rows for f in window.train_files)
-        models = {a: judge(window, a, Path(directory), plan) for a in ARCHITECTURES}
+    return encoded_synthetic_window(
+        directory,
+        rows_per_day=-(-rows // len(train_days)),
+        train_days=train_days,
+        holdout_days=(holdout_day,),
+        holdout_rows_per_day=holdout_rows,
+        min_count=MIN_COUNT,
+        spec=world(name).spec,
+    )
+
+
+def scored_world(name: str, window, models: dict[str, dict]) -> dict:
+    """Each model's holdout scores as gap closed and AUC distance to the world's optimum, beside
+    the estimation floor's."""
+    spec = world(name).spec
+    labels = pq.read_table(window.holdout_files[0]).column("label").to_numpy()
+    train_rows = sum(pq.read_metadata(f).num_rows for f in window.train_files)
     truth = window.holdout_truth
     base = m.base_rate_entropy(labels)
     optimum = {"log_loss": m.log_loss(labels, truth), "auc": m.roc_auc(labels, truth)}
-    floor = estimation_floor(train_rows, spec, holdout_rows=holdout_rows)
+    floor = estimation_floor(train_rows, spec, holdout_rows=int(labels.size))
     floor_log_loss = optimum["log_loss"] + floor.log_loss_gap
     scored = {
         **{

@@ -11,7 +11,7 @@ from torch import nn
 from ml_assets.ranking.configs import ModelConfig, TrainConfig
 from ml_assets.ranking.encoding import to_arrays
 from ml_assets.ranking.loop import click_arrays, click_loss, make_optimizer, predict_probabilities
-from ml_assets.ranking.metrics import log_loss, roc_auc
+from ml_assets.ranking.metrics import log_loss, roc_auc, row_log_loss
 from ml_assets.ranking.model import build_model, set_embedding_prior, start_at_base_rate
 from ml_assets.training.task import Arrays, Batch, TrainingTask
 
@@ -76,6 +76,10 @@ class ClickModelTask(TrainingTask[TrainConfig]):
         dense, ids, labels = arrays
         probabilities = predict_probabilities(model, dense, ids)
         return {"log_loss": log_loss(labels, probabilities), "auc": roc_auc(labels, probabilities)}
+
+    def row_losses(self, model: nn.Module, arrays: Arrays) -> np.ndarray:
+        dense, ids, labels = arrays
+        return row_log_loss(labels, predict_probabilities(model, dense, ids))
 
     def describe(self) -> dict:
         return super().describe() | {"model_config": self.model_config.to_dict()}

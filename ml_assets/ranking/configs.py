@@ -69,3 +69,17 @@ class TrainConfig(LoopConfig):
     # The same on first-order weights (model.FirstOrderWeights), in logit units: a prior
     # variance of 1 / (2 * strength) on an id's effect. 0 disables it.
     first_order_prior: float = 4.0
+
+
+# What a search (training.tuning) may tune in the click model's TrainConfig, and each setting's
+# default range, searched log-uniformly. The priors and decays are where the model learns, from
+# the data alone, how much of each feature group is noise: a strong prior shrinks a feature's
+# rarely seen ids to "no effect", a strong decay holds the crosses and the deep tower to what the
+# data keeps confirming.
+TUNABLE: dict[str, tuple[float, float]] = {
+    "learning_rate": (5e-4, 1e-2),
+    "embedding_prior": (3.0, 300.0),
+    "first_order_prior": (0.5, 50.0),
+    "deep_weight_decay": (0.1, 10.0),
+    "cross_weight_decay": (0.01, 1.0),
+}

@@ -40,3 +40,40 @@ def calibration_png(predicted: np.ndarray, observed: np.ndarray) -> bytes:
     ax.set_title("Calibration (holdout)")
     ax.legend()
     return _png(fig)
+
+
+def search_png(result: dict) -> bytes:
+    """A hyperparameter search (training.tuning's result): every trial's validation metric after
+    each epoch, those ASHA stopped in grey, the shipped defaults (trial 0) in black and the chosen
+    trial in red; beside it, each trial's final metric."""
+    fig, (curves, finals) = plt.subplots(1, 2, figsize=(10, 3.6), width_ratios=(3, 2))
+    chosen = result["chosen"]["trial"]
+    for trial in result["trials"]:
+        epochs = np.arange(1, len(trial["curve"]) + 1)
+        if trial["trial"] == chosen:
+            style = {"color": "tab:red", "linewidth": 2.5, "label": f"chosen (trial {chosen})"}
+        elif trial["trial"] == 0:
+            style = {"color": "black", "linewidth": 1.5, "label": "defaults (trial 0)"}
+        elif trial["status"] == "stopped":
+            style = {"color": "0.6", "linestyle": "--", "linewidth": 1}
+        else:
+            style = {"color": "tab:blue", "alpha": 0.6, "linewidth": 1}
+        curves.plot(epochs, trial["curve"], marker="o", markersize=3, **style)
+    curves.set_xlabel("epoch")
+    curves.set_ylabel(f"validation {result['metric']}")
+    curves.set_title(
+        f"{len(result['trials'])} trials, {result['stopped_early']} stopped early (grey)"
+    )
+    curves.legend(fontsize=8)
+    scored = [t for t in result["trials"] if t["curve"]]
+    colors = ["tab:red" if t["trial"] == chosen else "0.6" if t["status"] == "stopped"
+              else "tab:blue" for t in scored]  # fmt: skip
+    finals.bar([str(t["trial"]) for t in scored], [t["final"] for t in scored], color=colors)
+    values = [t["final"] for t in scored]
+    if values:
+        spread = max(values) - min(values)
+        finals.set_ylim(min(values) - 0.1 * spread - 1e-4, max(values) + 0.1 * spread + 1e-4)
+    finals.set_xlabel("trial")
+    finals.set_ylabel(f"last {result['metric']}")
+    finals.set_title("where each trial ended")
+    return _png(fig)

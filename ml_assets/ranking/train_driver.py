@@ -10,11 +10,55 @@ URI (the bucket's credentials come from the pod's environment, never from the re
 def train_window(request: dict) -> dict:
     """Trains the click model on the connected cluster: the JSON result of
     `training.driver.fit_on_connected_cluster` (plan, records, checkpoint URI, or the failure)."""
+    from ml_assets.training.driver import fit_on_connected_cluster
+
+    task, at = _click_task(request)
+    return fit_on_connected_cluster(
+        task,
+        [at(uri) for uri in request["train_files"]],
+        num_workers=request["num_workers"],
+        data_cpu_share=request["data_cpu_share"],
+        checkpoint_root=at(request["checkpoint_root"]),
+        run_name=request["run_name"],
+        max_failures=request["max_failures"],
+        chunk_batches=request["chunk_batches"],
+        cache_below_bytes=request["cache_below_bytes"],
+        stream_budget_bytes=request["stream_budget_bytes"],
+        validation_files=[at(uri) for uri in request["validation_files"]],
+    )
+
+
+def tune_window(request: dict) -> dict:
+    """Searches the click model's settings on the connected cluster: the JSON result of
+    `training.tuning.search`, or `failure` and `error` when no trial could finish."""
+    from ml_assets.ranking.configs import TUNABLE
+    from ml_assets.storage import arrow_filesystem, arrow_path
+    from ml_assets.training.tuning import SearchBudget, check_ranges, search
+
+    task, at = _click_task(request)
+    experiments = at(request["experiment_root"])
+    filesystem = arrow_filesystem(experiments)
+    try:
+        return search(
+            task,
+            [arrow_path(at(uri)) for uri in request["train_files"]],
+            [arrow_path(at(uri)) for uri in request["validation_files"]],
+            filesystem=filesystem,
+            ranges=check_ranges(request["ranges"], TUNABLE),
+            budget=SearchBudget(**request["budget"]),
+            storage_path=arrow_path(experiments),
+            name=request["name"],
+        )
+    except (ValueError, RuntimeError) as error:
+        return {"failure": "search", "error": str(error)}
+
+
+def _click_task(request: dict):
+    """The click model's task of the request, and how its URIs resolve against its storage."""
     from ml_assets.ranking.configs import ModelConfig, TrainConfig
     from ml_assets.ranking.distributed import click_task
     from ml_assets.ranking.vocabulary import Vocabulary
     from ml_assets.storage import open_root, resolve
-    from ml_assets.training.driver import fit_on_connected_cluster
 
     root = open_root(request["storage_root"], endpoint_url=request.get("s3_endpoint_url", ""))
 
@@ -31,16 +75,4 @@ def train_window(request: dict) -> dict:
         id_counts=vocabulary.id_counts(),
         base_rate=vocabulary.base_rate,
     )
-    return fit_on_connected_cluster(
-        task,
-        [at(uri) for uri in request["train_files"]],
-        num_workers=request["num_workers"],
-        data_cpu_share=request["data_cpu_share"],
-        checkpoint_root=at(request["checkpoint_root"]),
-        run_name=request["run_name"],
-        max_failures=request["max_failures"],
-        chunk_batches=request["chunk_batches"],
-        cache_below_bytes=request["cache_below_bytes"],
-        stream_budget_bytes=request["stream_budget_bytes"],
-        validation_files=[at(uri) for uri in request["validation_files"]],
-    )
+    return task, at

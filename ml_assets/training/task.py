@@ -59,6 +59,11 @@ class TrainingTask(ABC, Generic[Loop]):
     def validate(self, model: nn.Module, arrays: Arrays) -> dict[str, float]:
         """Holdout metrics after an epoch, by name (`log_loss` becomes `validation_log_loss`)."""
 
+    def row_losses(self, model: nn.Module, arrays: Arrays) -> np.ndarray | None:
+        """Each validation row's loss, to compare two models on the same rows (a search keeps its
+        defaults unless a trial beats them by more than noise); None: the task has none."""
+        return None
+
     def describe(self) -> dict:
         """Saved in every checkpoint beside the weights, for whoever inspects it."""
         return {"name": self.name, "loop": self.loop.to_dict()}

@@ -11,8 +11,9 @@ from pydantic import Field
 from ml_assets.defs.ads_ranking import EXPERIMENT, GROUP, OWNERS
 from ml_assets.defs.ads_ranking.features.assets import ad_features, features_file
 from ml_assets.defs.ads_ranking.ingest.assets import raw_impressions, read_raw_days
+from ml_assets.defs.ads_ranking.training.tuning import TuningConfig, tuned_train_config
 from ml_assets.defs.metadata import png_markdown
-from ml_assets.defs.ray_resource import RAY_POOL
+from ml_assets.defs.ray_resource import RAY_POOL, step_cluster
 from ml_assets.defs.resources import (
     ImpressionSource,
     MlflowResource,
@@ -157,6 +158,13 @@ class TrainingConfig(dg.Config):
     seed: int = Field(
         default=TrainConfig.seed, description="Seed for initialisation and shuffling."
     )
+    tuning: TuningConfig | None = Field(
+        default=None,
+        description="Search the learning rate, priors and weight decays with Ray Tune (ASHA) "
+        "on the step's own Ray cluster first; the chosen settings then train the model that "
+        "evaluation and the gate judge. The trials, the chosen settings and a plot of the "
+        "search become metadata. Unset: train with the settings above.",
+    )
 
 
 def checkpoint_name(run: dg.DagsterRun, config: TrainingConfig, train_dates: list[str]) -> str:
@@ -256,31 +264,46 @@ def ranking_model(
         seed=config.seed,
     )
     checkpoints = checkpoint_name(context.run, config, vocabulary.train_dates)
-    trained = train_on_cluster(
-        ray_cluster,
-        context,
-        "ml_assets.ranking.train_driver:train_window",
-        {
-            "storage_root": str(storage.root),
-            "s3_endpoint_url": storage.s3_endpoint_url,
-            "vocabulary": str(storage.path(feature_vocabulary)),
-            "train_files": [str(file) for file in encoded_files],
-            "validation_files": [str(file) for file in validation_files],
-            "checkpoint_root": str(storage.checkpoint_root),
-            "run_name": checkpoints,
-            "num_workers": config.num_workers or default_workers(ray_cluster),
-            "data_cpu_share": config.data_cpu_share,
-            "model_config": model_config.to_dict(),
-            "train_config": train_config.to_dict(),
-            "dense": list(vocabulary.dense_inputs),
-            "categorical": list(schema.categorical),
-            "label": schema.label,
-            "max_failures": config.max_failures,
-            "chunk_batches": config.chunk_batches,
-            "cache_below_bytes": config.cache_below_mb * 2**20,
-            "stream_budget_bytes": config.stream_budget_mb * 2**20,
-        },
-    )
+    request = {
+        "storage_root": str(storage.root),
+        "s3_endpoint_url": storage.s3_endpoint_url,
+        "vocabulary": str(storage.path(feature_vocabulary)),
+        "model_config": model_config.to_dict(),
+        "train_config": train_config.to_dict(),
+        "dense": list(vocabulary.dense_inputs),
+        "categorical": list(schema.categorical),
+        "label": schema.label,
+    }
+    search_metadata: dict = {}
+    with step_cluster(ray_cluster, context):  # one cluster for the search and the training
+        if config.tuning is not None:
+            train_config, search_metadata = tuned_train_config(
+                context,
+                ray_cluster,
+                config.tuning,
+                request,
+                train_files=[str(file) for file in encoded_files],
+                experiment_root=str(storage.checkpoint_root),
+                name=f"{checkpoints}-search",
+            )
+        trained = train_on_cluster(
+            ray_cluster,
+            context,
+            "ml_assets.ranking.train_driver:train_window",
+            request | {
+                "train_config": train_config.to_dict(),
+                "train_files": [str(file) for file in encoded_files],
+                "validation_files": [str(file) for file in validation_files],
+                "checkpoint_root": str(storage.checkpoint_root),
+                "run_name": checkpoints,
+                "num_workers": config.num_workers or default_workers(ray_cluster),
+                "data_cpu_share": config.data_cpu_share,
+                "max_failures": config.max_failures,
+                "chunk_batches": config.chunk_batches,
+                "cache_below_bytes": config.cache_below_mb * 2**20,
+                "stream_budget_bytes": config.stream_budget_mb * 2**20,
+            },
+        )  # fmt: skip
     plan = WorkerPlan(**trained["plan"])
     outcome = training_outcome(trained, storage, context)
     with (outcome.checkpoint_dir / CHECKPOINT_FILE).open("rb") as checkpoint:
@@ -308,6 +331,7 @@ def ranking_model(
             "dagster.asset": "ranking_model",
             "ml_assets.code_version": code_version(),
             "ml_assets.ray_cluster": ray_cluster.name,
+            "ml_assets.tuned": str(config.tuning is not None).lower(),
         },
         history=outcome.history,
         model_dir=model_dir,
@@ -320,6 +344,7 @@ def ranking_model(
     )  # fmt: skip
     staging.cleanup()
     remove_tree(encoded_dir)
+    remove_tree(storage.checkpoint_root / f"{checkpoints}-search")
     last = outcome.history[-1]
     return dg.MaterializeResult(
         value={
@@ -351,6 +376,7 @@ def ranking_model(
             "dagster/row_count": vocabulary.rows,
             "loss_curve": png_markdown(curve_png, "training loss"),
             "seconds": round(time.perf_counter() - started, 1),
+            **search_metadata,
             **xray_metadata(ray_cluster, outcome.history_dicts()),
         },
     )
