@@ -13,15 +13,15 @@ Run: .venv/bin/python -m bench.tuning [--rows 350000] [--trials 12] [--worlds fe
 """
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
 from bench.common import write_result
-from bench.worlds import judge, scored_world, world_window
+from bench.worlds import judge, scored_world, suite_options, suite_plan, world_window
+from bench.worlds import print_world as print_models
 from ml_assets.ranking.configs import TUNABLE, TrainConfig
-from ml_assets.ranking.worlds import WORLDS, world
+from ml_assets.ranking.worlds import world
 from ml_assets.ray.scaling import WorkerPlan
 
 
@@ -82,18 +82,12 @@ def one_world(name: str, rows: int, holdout_rows: int, trials: int, plan: Worker
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=350_000, help="training rows per world")
-    parser.add_argument("--holdout-rows", type=int, default=200_000)
     parser.add_argument("--trials", type=int, default=12)
-    parser.add_argument("--worlds", default=",".join(WORLDS), help="comma-separated names")
-    args = parser.parse_args()
+    args, names = suite_options(parser)
     import ray
 
-    names = [n for n in args.worlds.split(",") if n]
-    for name in names:
-        world(name)  # an unknown name fails before anything runs
-    cores = os.cpu_count() or 1
-    plan = WorkerPlan(num_workers=1, cpus_per_worker=1, threads_per_worker=cores, use_gpu=False)
+    plan = suite_plan()
+    cores = plan.threads_per_worker
     results = {}
     started = time.perf_counter()
     ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
@@ -101,7 +95,7 @@ def main() -> None:
         for index, name in enumerate(names, 1):
             print(f"[{index}/{len(names)}] {name}: {world(name).description}", flush=True)
             results[name] = one_world(name, args.rows, args.holdout_rows, args.trials, plan)
-            print_world(results[name])
+            print_search(results[name])
     finally:
         ray.shutdown()
     print(f"\n{'world':<20} {'default':>8} {'tuned':>8} {'floor':>7} {'search/train':>13}")
@@ -126,11 +120,9 @@ def main() -> None:
     )
 
 
-def print_world(result: dict) -> None:
+def print_search(result: dict) -> None:
     search = result["search"]
-    for name, scores in result["models"].items():
-        print(f"  {name:<17} gap closed {scores['gap_closed']:>7.1%}  "
-              f"AUC gap {scores['auc_gap']:.4f}")  # fmt: skip
+    print_models(result)
     print(
         f"  search: {search['trials']} trials, {search['stopped_early']} stopped early, "
         f"{search['seconds']:.0f} s ({search['wall_ratio']}x one training run's wall time, "

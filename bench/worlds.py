@@ -121,20 +121,32 @@ def scored_world(name: str, window, models: dict[str, dict]) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def suite_options(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, list[str]]:
+    """The options every benchmark over the suite takes (`--rows`, `--holdout-rows`,
+    `--worlds`) parsed beside the caller's own, and the worlds' names, each checked: an unknown
+    name fails before anything runs."""
     parser.add_argument("--rows", type=int, default=350_000, help="training rows per world")
     parser.add_argument("--holdout-rows", type=int, default=200_000)
     parser.add_argument("--worlds", default=",".join(WORLDS), help="comma-separated names")
     args = parser.parse_args()
-    import ray
-
     names = [n for n in args.worlds.split(",") if n]
     for name in names:
-        world(name)  # an unknown name fails before anything runs
+        world(name)
+    return args, names
+
+
+def suite_plan() -> WorkerPlan:
+    """One worker with every core's threads: on 2 cores the fastest layout (bench.training)."""
     cores = os.cpu_count() or 1
-    # One worker with every core's threads: on 2 cores the fastest layout (bench.training).
-    plan = WorkerPlan(num_workers=1, cpus_per_worker=1, threads_per_worker=cores, use_gpu=False)
+    return WorkerPlan(num_workers=1, cpus_per_worker=1, threads_per_worker=cores, use_gpu=False)
+
+
+def main() -> None:
+    args, names = suite_options(argparse.ArgumentParser())
+    import ray
+
+    plan = suite_plan()
+    cores = plan.threads_per_worker
     goal = 0.90 if args.rows >= 2_000_000 else 0.85
     results = {}
     ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)

@@ -107,7 +107,7 @@ def search(
             train=train,
             validation=validation,
             threads=max(1, math.floor(budget.cpus_per_trial)),
-        ),  # fmt: skip
+        ),
         {"cpu": budget.cpus_per_trial},
     )
     experiment = f"{storage_path.rstrip('/')}/{name}"

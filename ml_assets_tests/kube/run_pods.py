@@ -226,6 +226,16 @@ def training_profile(folder) -> str:
     return "dev-train"
 
 
+def train_from_this_host(monkeypatch, tmp_path, root: str) -> None:
+    """Steps run on this host train on `training_profile`'s ephemeral clusters and keep
+    everything under `root` (a bucket's URI)."""
+    from ml_assets import environment
+
+    monkeypatch.setenv(environment.STORAGE_ROOT, root)
+    monkeypatch.setenv("ML_ASSETS_RAY_PROFILE", training_profile(tmp_path))
+    monkeypatch.setenv("ML_ASSETS_RAY_PROFILES_DIR", str(tmp_path))
+
+
 @dataclass(frozen=True)
 class TrainingDeployment:
     """Where training runs are launched from: the instance's home on this host, and the env of

@@ -5,7 +5,6 @@ checkpoints there; evaluation and the gate follow on this host, and the cluster 
 
 import pytest
 
-from ml_assets import environment
 from ml_assets.definitions import build_definitions
 from ml_assets.defs.resources import MlflowResource
 from ml_assets.defs.retrieval import REGISTERED_MODEL
@@ -15,7 +14,7 @@ from ml_assets.runner import latest_metadata
 from ml_assets.storage import open_root
 from ml_assets.xray.record import load_records
 from ml_assets_tests.kube.conftest import BUCKET
-from ml_assets_tests.kube.run_pods import training_profile
+from ml_assets_tests.kube.run_pods import train_from_this_host
 from ml_assets_tests.kube.test_real_operator import NodeWatch, assert_node_clean
 from ml_assets_tests.test_storage import bucket_keys
 
@@ -27,11 +26,9 @@ def test_the_retrieval_model_trains_on_an_ephemeral_raycluster_and_is_published(
     kuberay_env, real_operator, node_s3, admin, instance, ml_home, monkeypatch, tmp_path
 ):
     root = f"s3://{BUCKET}/retrieval-on-kuberay"
-    monkeypatch.setenv(environment.STORAGE_ROOT, root)
     # The profile the ads pipeline's run-pod training uses: a worker pod of 2 Ray CPUs, one to
     # train and one for data, on the 2-core node.
-    monkeypatch.setenv("ML_ASSETS_RAY_PROFILE", training_profile(tmp_path))
-    monkeypatch.setenv("ML_ASSETS_RAY_PROFILES_DIR", str(tmp_path))
+    train_from_this_host(monkeypatch, tmp_path, root)
     source = RequestSource(users=600, ads=150, rows_per_day=8_000)
     location = build_definitions(resources={"retrieval_source": source})
     daily = location.resolve_job_def("retrieval_daily_features")

@@ -5,12 +5,12 @@ cluster and the search's files are gone afterwards."""
 
 import pytest
 
-from ml_assets import environment, runner
+from ml_assets import runner
 from ml_assets.definitions import build_definitions
 from ml_assets.storage import open_root
 from ml_assets.xray.record import load_records
 from ml_assets_tests.kube.conftest import BUCKET
-from ml_assets_tests.kube.run_pods import training_profile
+from ml_assets_tests.kube.run_pods import train_from_this_host
 from ml_assets_tests.kube.test_real_operator import NodeWatch, assert_node_clean
 from ml_assets_tests.test_storage import bucket_keys
 
@@ -20,10 +20,8 @@ def test_the_search_and_the_training_it_chose_share_one_ephemeral_raycluster(
     kuberay_env, real_operator, node_s3, admin, instance, ml_home, monkeypatch, tmp_path
 ):
     root = f"s3://{BUCKET}/tuning-on-kuberay"
-    monkeypatch.setenv(environment.STORAGE_ROOT, root)
     # A worker pod of 2 Ray CPUs on the 2-core node: two trials side by side, then the training.
-    monkeypatch.setenv("ML_ASSETS_RAY_PROFILE", training_profile(tmp_path))
-    monkeypatch.setenv("ML_ASSETS_RAY_PROFILES_DIR", str(tmp_path))
+    train_from_this_host(monkeypatch, tmp_path, root)
     request = runner.PipelineRequest(
         end_date="2026-11-05", train_days=2, holdout_days=1,
         source={"rows_per_day": 8_000},
