@@ -9,6 +9,7 @@ optimum; and the estimation floor (ranking.estimation_floor): the gaps of an ora
 the world's structure and learns each id from the same rows, the best any model could do.
 Goals: at least 85% of the gap closed on every world at 350k training rows, 90% at 2M.
 Run: .venv/bin/python -m bench.worlds [--rows 350000] [--worlds spread,few_signal]
+     [--architectures dcn_v2]
      (about 15 minutes for all worlds at 350k rows on 2 cores)
 """
 
@@ -62,10 +63,12 @@ def judge(window, architecture: str, directory: Path, plan: WorkerPlan, train_co
     }
 
 
-def one_world(name: str, rows: int, holdout_rows: int, plan: WorkerPlan) -> dict:
+def one_world(
+    name: str, rows: int, holdout_rows: int, plan: WorkerPlan, architectures=ARCHITECTURES
+) -> dict:
     with tempfile.TemporaryDirectory() as directory:
         window = world_window(name, rows, holdout_rows, Path(directory))
-        models = {a: judge(window, a, Path(directory), plan) for a in ARCHITECTURES}
+        models = {a: judge(window, a, Path(directory), plan) for a in architectures}
         return scored_world(name, window, models)
 
 
@@ -142,7 +145,14 @@ def suite_plan() -> WorkerPlan:
 
 
 def main() -> None:
-    args, names = suite_options(argparse.ArgumentParser())
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--architectures", default=",".join(ARCHITECTURES), help="dcn_v2 and/or logistic"
+    )
+    args, names = suite_options(parser)
+    architectures = [a for a in args.architectures.split(",") if a]
+    if "dcn_v2" not in architectures or not set(architectures) <= set(ARCHITECTURES):
+        parser.error(f"--architectures takes dcn_v2 and optionally logistic, got {architectures}")
     import ray
 
     plan = suite_plan()
@@ -153,13 +163,14 @@ def main() -> None:
     try:
         for index, name in enumerate(names, 1):
             print(f"[{index}/{len(names)}] {name}: {world(name).description}", flush=True)
-            results[name] = one_world(name, args.rows, args.holdout_rows, plan)
+            results[name] = one_world(name, args.rows, args.holdout_rows, plan, architectures)
             print_world(results[name])
     finally:
         ray.shutdown()
-    print(f"\n{'world':<20} {'DCN-v2':>8} {'logistic':>9} {'floor':>7}   (gap closed)")
+    print(f"\n{'world':<20} " + " ".join(f"{a:>8}" for a in (*architectures, "floor"))
+          + "   (gap closed)")  # fmt: skip
     for name, result in results.items():
-        gaps = [result["models"][k]["gap_closed"] for k in (*ARCHITECTURES, "estimation_floor")]
+        gaps = [result["models"][k]["gap_closed"] for k in (*architectures, "estimation_floor")]
         print(f"{name:<20} " + " ".join(f"{g:>8.1%}" for g in gaps))
     goals_met = {
         f"{name}: DCN-v2 gap closed >= {goal:.0%}": r["models"]["dcn_v2"]["gap_closed"] >= goal

@@ -66,6 +66,17 @@ def is_remote(path: object) -> TypeGuard[UPath]:
     return isinstance(path, UPath) and path.protocol in REMOTE_PROTOCOLS
 
 
+def content_version(path: Path) -> str:
+    """A token that changes whenever the file is rewritten. For a bucket's object it is its ETag
+    (the content's hash): LastModified has whole seconds only, so two writes in one second would
+    look alike. For a local file, its modification time in nanoseconds."""
+    if is_remote(path):
+        info = path.fs.info(path.path)
+        etag = info.get("ETag") or info.get("etag")
+        return str(etag) if etag else f"{info.get('size')}-{info.get('LastModified')}"
+    return str(path.stat().st_mtime_ns)
+
+
 def read_parquet(path: Path) -> pl.DataFrame:
     if not is_remote(path):
         return pl.read_parquet(path)

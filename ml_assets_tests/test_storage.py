@@ -194,3 +194,17 @@ def test_values_handed_between_steps_live_in_the_bucket(s3_server, s3_root, inst
         "dagster/window.pickle", f"dagster/window.runs/{run}.pickle",
         "dagster/model.pickle", f"dagster/model.runs/{run}.pickle",
     }  # fmt: skip
+
+
+def test_an_objects_version_changes_with_its_bytes_even_within_one_second(s3_root):
+    """The bucket's LastModified has whole seconds: two writes in one second must still differ
+    (the drift sensor looks again at a day whose file changed); the same bytes again do not."""
+    from ml_assets.storage import content_version
+
+    day = open_root(s3_root) / "day.parquet"
+    day.write_bytes(b"first")
+    first = content_version(day)
+    day.write_bytes(b"other")
+    second = content_version(day)
+    day.write_bytes(b"other")
+    assert first != second == content_version(day)

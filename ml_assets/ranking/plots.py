@@ -59,6 +59,7 @@ def search_png(result: dict) -> bytes:
         else:
             style = {"color": "tab:blue", "alpha": 0.6, "linewidth": 1}
         curves.plot(epochs, trial["curve"], marker="o", markersize=3, **style)
+    curves.set_xticks(range(1, result["epochs"] + 1))
     curves.set_xlabel("epoch")
     curves.set_ylabel(f"validation {result['metric']}")
     curves.set_title(
@@ -67,7 +68,7 @@ def search_png(result: dict) -> bytes:
     curves.legend(fontsize=8)
     scored = [t for t in result["trials"] if t["curve"]]
     colors = ["tab:red" if t["trial"] == chosen else "0.6" if t["status"] == "stopped"
-              else "tab:blue" for t in scored]  # fmt: skip
+              else "black" if t["trial"] == 0 else "tab:blue" for t in scored]  # fmt: skip
     finals.bar([str(t["trial"]) for t in scored], [t["final"] for t in scored], color=colors)
     values = [t["final"] for t in scored]
     if values:
@@ -75,5 +76,5 @@ def search_png(result: dict) -> bytes:
         finals.set_ylim(min(values) - 0.1 * spread - 1e-4, max(values) + 0.1 * spread + 1e-4)
     finals.set_xlabel("trial")
     finals.set_ylabel(f"last {result['metric']}")
-    finals.set_title("where each trial ended")
+    finals.set_title("where each trial ended\n(grey: stopped after fewer epochs)", fontsize=10)
     return _png(fig)

@@ -30,7 +30,7 @@ def train_window(request: dict) -> dict:
 
 def tune_window(request: dict) -> dict:
     """Searches the click model's settings on the connected cluster: the JSON result of
-    `training.tuning.search`, or `failure` and `error` when no trial could finish."""
+    `training.tuning.search`, or `failure` and `error` when it cannot run or no trial finished."""
     from ml_assets.ranking.configs import TUNABLE
     from ml_assets.storage import arrow_filesystem, arrow_path
     from ml_assets.training.tuning import SearchBudget, check_ranges, search

@@ -93,10 +93,20 @@ def search(
     min) the defaults are kept unless the best trial beats them beyond noise (MIN_Z). Returns
     JSON: every trial's settings, per-epoch metric and status, the chosen settings, wall and
     trial-core seconds, and whether it resumed an earlier search."""
+    import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import BasicVariantGenerator
 
+    # A trial no node can hold would wait for placement until the time budget, or forever.
+    largest = max(
+        (node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node["Alive"]), default=0.0
+    )
+    if budget.cpus_per_trial > largest:
+        raise ValueError(
+            f"a trial asks for {budget.cpus_per_trial:g} CPUs and no node of the Ray cluster has "
+            f"more than {largest:g}: lower cpus_per_trial, or use a cluster with larger nodes"
+        )
     columns = list(task.columns)
     train = _arrays(task, train_files, filesystem, columns)
     validation = _arrays(task, validation_files, filesystem, columns)

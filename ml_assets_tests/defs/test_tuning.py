@@ -69,6 +69,8 @@ def test_a_search_on_the_steps_cluster_chooses_the_settings_that_train_the_candi
         ({**WINDOW, "train_days": 1}, {"trials": 2}, "at least two training days"),
         (WINDOW, {"ranges": {"dropout": [0.1, 0.5]}}, "cannot tune dropout"),
         (WINDOW, {"ranges": {"learning_rate": [0.01, 0.001]}}, "0 < low <= high"),
+        # Found on the cluster, before any trial waits for a node that cannot hold it.
+        (WINDOW, {"cpus_per_trial": 512}, "512 CPUs and no node of the Ray cluster has more"),
     ],
 )
 def test_a_search_that_cannot_run_says_why_before_any_trial(

@@ -20,6 +20,7 @@ from ml_assets.defs.automation.settings import AutomationSettings
 from ml_assets.defs.resources import StorageResource
 from ml_assets.defs.window import days_between
 from ml_assets.drift import DriftColumns, feature_drift
+from ml_assets.storage import content_version
 
 
 def _days(span: str) -> tuple[str, str]:
@@ -98,8 +99,8 @@ def compare_with_the_window(
         )
     recent = newer[-automation.drift_days :]
     files = {day: day_file(storage, day) for day in recent}
-    # Re-materializing a day rewrites its file: a new mtime is new data to look at.
-    evaluated = ",".join(f"{d}@{f.stat().st_mtime_ns}" for d, f in files.items() if f.exists())
+    # Re-materializing a day rewrites its file: a new version is new data to look at.
+    evaluated = ",".join(f"{d}@{content_version(f)}" for d, f in files.items() if f.exists())
     cursor = f"{event.run_id}|{evaluated}"
     if cursor == context.cursor:
         return dg.SkipReason(f"{', '.join(recent)} already compared with the window")

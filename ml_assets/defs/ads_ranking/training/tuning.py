@@ -96,7 +96,8 @@ def tuned_train_config(
     )  # fmt: skip
     if "failure" in searched:
         raise dg.Failure(
-            description=f"the hyperparameter search chose nothing: {searched['error']}",
+            description=f"the hyperparameter search failed, and a retry would fail the same "
+            f"way: {searched['error']}",
             allow_retries=False,
         )
     chosen = searched["chosen"]
