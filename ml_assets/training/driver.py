@@ -78,7 +78,7 @@ def _worker_loop(config: dict) -> None:
     model = ray.train.torch.prepare_model(model)
     # A small window: this worker reads its own shard once and keeps it (shard_cache).
     kept = (
-        _read_rows(task, config, config["train_files"], rank, world)
+        read_rows(task, config["train_files"], config["filesystem"], rank, world)
         if config["train_files"]
         else None
     )
@@ -112,7 +112,7 @@ def _worker_loop(config: dict) -> None:
 
     # The validation rows, for rank 0 only: one holdout day is small.
     validation = (
-        _read_rows(task, config, config["validation_files"])
+        read_rows(task, config["validation_files"], config["filesystem"])
         if rank == 0 and config["validation_files"]
         else None
     )
@@ -168,11 +168,11 @@ def _worker_loop(config: dict) -> None:
             ray.train.report(metrics, checkpoint=checkpoint)
 
 
-def _read_rows(
-    task: TrainingTask, config: dict, files: list[str], rank: int = 0, world: int = 1
+def read_rows(
+    task: TrainingTask, files: list[str], filesystem, rank: int = 0, world: int = 1
 ) -> Arrays:
     """The task's columns of `rank`'s shard of `files` (all of them for rank 0 of 1)."""
-    table = read_shard(files, config["filesystem"], rank, world, list(task.columns))
+    table = read_shard(files, filesystem, rank, world, list(task.columns))
     return task.to_arrays({name: table.column(name).to_numpy() for name in task.columns})
 
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ml_assets.training.driver import read_rows, steps_per_worker
 from ml_assets.training.epoch import train_one_epoch
-from ml_assets.training.shard_cache import read_shard
 from ml_assets.training.task import Arrays, TrainingTask
 
 STATE_FILE = "trial.pt"
@@ -107,9 +107,8 @@ def search(
             f"a trial asks for {budget.cpus_per_trial:g} CPUs and no node of the Ray cluster has "
             f"more than {largest:g}: lower cpus_per_trial, or use a cluster with larger nodes"
         )
-    columns = list(task.columns)
-    train = _arrays(task, train_files, filesystem, columns)
-    validation = _arrays(task, validation_files, filesystem, columns)
+    train = read_rows(task, train_files, filesystem)
+    validation = read_rows(task, validation_files, filesystem)
     trainable = tune.with_resources(
         tune.with_parameters(
             _trial,
@@ -125,6 +124,7 @@ def search(
     # Tune warns about each time; those snapshots are what let a killed search resume each
     # trial from its last epoch, and they are small.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    defaults = {key: getattr(task.loop, key) for key in ranges}
     started = time.time()
     resumed = tune.Tuner.can_restore(experiment, storage_filesystem=filesystem)
     if resumed:
@@ -132,7 +132,6 @@ def search(
             experiment, trainable, resume_errored=True, storage_filesystem=filesystem
         )
     else:
-        defaults = {key: getattr(task.loop, key) for key in ranges}
         tuner = tune.Tuner(
             trainable,
             param_space={key: tune.loguniform(low, high) for key, (low, high) in ranges.items()},
@@ -177,7 +176,7 @@ def search(
         "epochs": task.loop.epochs,
         "trials": trials,
         "chosen": chosen,
-        "defaults": {key: getattr(task.loop, key) for key in ranges},
+        "defaults": defaults,
         "seconds": round(time.time() - started, 1),
         "trial_core_seconds": round(
             sum(trial["seconds"] for trial in trials) * budget.cpus_per_trial, 1
@@ -185,11 +184,6 @@ def search(
         "stopped_early": sum(trial["status"] == "stopped" for trial in trials),
         "resumed": resumed,
     }
-
-
-def _arrays(task: TrainingTask, files: list[str], filesystem, columns: list[str]) -> Arrays:
-    table = read_shard(files, filesystem, 0, 1, columns)
-    return task.to_arrays({name: table.column(name).to_numpy() for name in columns})
 
 
 def _trial(
@@ -202,8 +196,6 @@ def _trial(
 ) -> None:
     """One trial: the task with `params` in its loop, trained epoch by epoch in this process."""
     from ray import tune
-
-    from ml_assets.training.driver import steps_per_worker
 
     torch.set_num_threads(threads)
     validation = tuple(np.array(column) for column in validation)  # writable: torch reads it

@@ -274,6 +274,7 @@ def ranking_model(
         "categorical": list(schema.categorical),
         "label": schema.label,
     }
+    train_files = [str(file) for file in encoded_files]
     search_metadata: dict = {}
     with step_cluster(ray_cluster, context):  # one cluster for the search and the training
         if config.tuning is not None:
@@ -282,7 +283,7 @@ def ranking_model(
                 ray_cluster,
                 config.tuning,
                 request,
-                train_files=[str(file) for file in encoded_files],
+                train_files=train_files,
                 experiment_root=str(storage.checkpoint_root),
                 name=f"{checkpoints}-search",
             )
@@ -292,7 +293,7 @@ def ranking_model(
             "ml_assets.ranking.train_driver:train_window",
             request | {
                 "train_config": train_config.to_dict(),
-                "train_files": [str(file) for file in encoded_files],
+                "train_files": train_files,
                 "validation_files": [str(file) for file in validation_files],
                 "checkpoint_root": str(storage.checkpoint_root),
                 "run_name": checkpoints,
