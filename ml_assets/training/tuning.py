@@ -9,7 +9,8 @@ trial, so the search never picks something worse than them on its own validation
 
 The experiment lives under the storage the caller names (a local path or a bucket). Run again
 with the same name, the search resumes: finished trials are kept, unfinished and errored ones go
-on from their last epoch's checkpoint.
+on from their last epoch's checkpoint. ASHA's rung records are not among what Tune keeps, so
+after a resume it compares trials only on what they report from then on, and stops fewer.
 
 Imports Ray and torch, never Dagster.
 """
@@ -140,7 +141,10 @@ def search(
                 mode=mode,
                 num_samples=budget.trials,
                 time_budget_s=budget.time_budget_s,
+                # Rungs by the trial's own epoch count: Tune restarts training_iteration at 1
+                # for a trial resumed from its checkpoint, which would put its rungs late.
                 scheduler=ASHAScheduler(
+                    time_attr="epoch",
                     max_t=task.loop.epochs,
                     grace_period=min(budget.grace_epochs, task.loop.epochs),
                     reduction_factor=budget.reduction_factor,
@@ -243,7 +247,8 @@ def _trial(
 def _trial_record(result, metric: str, epochs: int) -> dict:
     history = result.metrics_dataframe
     curve = [] if history is None or metric not in history else [
-        float(value) for value in history.sort_values("epoch")[metric]
+        float(value)
+        for value in history.drop_duplicates("epoch", keep="last").sort_values("epoch")[metric]
     ]  # fmt: skip
     last = result.metrics or {}
     if result.error is not None:
