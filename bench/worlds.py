@@ -9,12 +9,13 @@ optimum; and the estimation floor (ranking.estimation_floor): the gaps of an ora
 the world's structure and learns each id from the same rows, the best any model could do.
 Goals: at least 85% of the gap closed on every world at 350k training rows, 90% at 2M.
 Run: .venv/bin/python -m bench.worlds [--rows 350000] [--worlds spread,few_signal]
-     [--architectures dcn_v2]
+     [--architectures dcn_v2] [--set feature_gate_penalty=30 ...]
      (about 11 minutes for all worlds at 350k rows on 2 cores)
 """
 
 import argparse
 import dataclasses
+import json
 import os
 import tempfile
 import time
@@ -30,6 +31,7 @@ from ml_assets.ranking.estimation_floor import estimation_floor
 from ml_assets.ranking.sample_data import encoded_synthetic_window
 from ml_assets.ranking.worlds import WORLDS, world
 from ml_assets.ray.scaling import WorkerPlan
+from ml_assets.training.checkpoints import CHECKPOINT_FILE
 
 ARCHITECTURES = ("dcn_v2", "logistic")
 MIN_COUNT = 10  # feature_vocabulary's default
@@ -60,15 +62,40 @@ def judge(window, architecture: str, directory: Path, plan: WorkerPlan, train_co
         "log_loss": last.validation["log_loss"],
         "auc": last.validation["auc"],
         "fit_seconds": round(time.perf_counter() - started, 1),
+        **open_gates(outcome.checkpoint_dir / CHECKPOINT_FILE, len(schema.dense)),
+    }
+
+
+def open_gates(checkpoint: Path, dense_inputs: int) -> dict:
+    """How many of the model's feature gates training left open, dense inputs and categorical
+    features apart (none when it has no gates, or trained them under no penalty)."""
+    import torch
+
+    from ml_assets.ranking.model import CLOSED_GATE
+
+    gates = torch.load(checkpoint, weights_only=True)["model"].get("gates.values")
+    if gates is None or bool((gates == 1).all()):
+        return {}
+    is_open = gates.abs() >= CLOSED_GATE
+    return {
+        "open_gates": {
+            "dense_inputs": f"{int(is_open[:dense_inputs].sum())} of {dense_inputs}",
+            "categorical": f"{int(is_open[dense_inputs:].sum())} of {len(gates) - dense_inputs}",
+        }
     }
 
 
 def one_world(
-    name: str, rows: int, holdout_rows: int, plan: WorkerPlan, architectures=ARCHITECTURES
+    name: str,
+    rows: int,
+    holdout_rows: int,
+    plan: WorkerPlan,
+    architectures=ARCHITECTURES,
+    train_config: TrainConfig | None = None,
 ) -> dict:
     with tempfile.TemporaryDirectory() as directory:
         window = world_window(name, rows, holdout_rows, Path(directory))
-        models = {a: judge(window, a, Path(directory), plan) for a in architectures}
+        models = {a: judge(window, a, Path(directory), plan, train_config) for a in architectures}
         return scored_world(name, window, models)
 
 
@@ -149,10 +176,21 @@ def main() -> None:
     parser.add_argument(
         "--architectures", default=",".join(ARCHITECTURES), help="dcn_v2 and/or logistic"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
+        help="a TrainConfig setting other than its default, to judge it on the suite",
+    )
     args, names = suite_options(parser)
     architectures = [a for a in args.architectures.split(",") if a]
-    if "dcn_v2" not in architectures or not set(architectures) <= set(ARCHITECTURES):
-        parser.error(f"--architectures takes dcn_v2 and optionally logistic, got {architectures}")
+    if not architectures or not set(architectures) <= set(ARCHITECTURES):
+        parser.error(f"--architectures takes dcn_v2 and/or logistic, got {architectures}")
+    try:
+        train_config = changed_settings(args.set)
+    except ValueError as error:
+        parser.error(str(error))
     import ray
 
     plan = suite_plan()
@@ -163,7 +201,9 @@ def main() -> None:
     try:
         for index, name in enumerate(names, 1):
             print(f"[{index}/{len(names)}] {name}: {world(name).description}", flush=True)
-            results[name] = one_world(name, args.rows, args.holdout_rows, plan, architectures)
+            results[name] = one_world(
+                name, args.rows, args.holdout_rows, plan, architectures, train_config
+            )
             print_world(results[name])
     finally:
         ray.shutdown()
@@ -175,23 +215,47 @@ def main() -> None:
     goals_met = {
         f"{name}: DCN-v2 gap closed >= {goal:.0%}": r["models"]["dcn_v2"]["gap_closed"] >= goal
         for name, r in results.items()
+        if "dcn_v2" in r["models"]
     }
     print(goals_met)
+    # The command names its file: rows, architectures and settings other than the defaults.
+    parts = [] if args.rows == 350_000 else [str(args.rows)]
+    parts += [] if set(architectures) == set(ARCHITECTURES) else architectures
     write_result(
-        "worlds" if args.rows == 350_000 else f"worlds-{args.rows}",
+        "-".join(["worlds", *parts, *args.set]),
         {
             "args": vars(args),
-            "train_config": TrainConfig().to_dict(),
+            "train_config": train_config.to_dict(),
             "worlds": results,
             "goals_met": goals_met,
         },
     )
 
 
+def changed_settings(changes: list[str]) -> TrainConfig:
+    """The defaults with `changes` ("setting=value", the value as JSON or else a string)."""
+    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    values = {}
+    for change in changes:
+        setting, _, value = change.partition("=")
+        if setting not in fields or not value:
+            raise ValueError(
+                f"--set takes SETTING=VALUE with one of {', '.join(fields)}, got {change!r}"
+            )
+        try:
+            values[setting] = json.loads(value)
+        except json.JSONDecodeError:
+            values[setting] = value
+    return dataclasses.replace(TrainConfig(), **values)
+
+
 def print_world(result: dict) -> None:
     for name, scores in result["models"].items():
+        gates = scores.get("open_gates")
         print(f"  {name:<17} gap closed {scores['gap_closed']:>7.1%}  "
-              f"AUC gap {scores['auc_gap']:.4f}")  # fmt: skip
+              f"AUC gap {scores['auc_gap']:.4f}"
+              + (f"  open gates: {gates['categorical']} categorical, "
+                 f"{gates['dense_inputs']} dense inputs" if gates else ""))  # fmt: skip
 
 
 if __name__ == "__main__":

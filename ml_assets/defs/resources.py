@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ml_assets import environment
 from ml_assets.atomic import atomic_path
@@ -80,8 +80,17 @@ class ImpressionSource(dg.ConfigurableResource):
         gt=0, default=100_000, description="Synthetic rows generated per day."
     )
     seed: int = Field(default=7, description="Synthetic world seed (same seed, same ground truth).")
-    base_ctr: float = Field(
-        gt=0, lt=1, default=0.25, description="Synthetic target click-through rate."
+    world: str = Field(
+        default="spread",
+        description="Synthetic world's structure, one of the suite the defaults are judged on "
+        "(ml_assets.ranking.worlds): spread, few_signal, small_large_crosses, long_tail, "
+        "ctr_0.5pct, ctr_3pct, dense_only, categorical_only.",
+    )
+    base_ctr: float | None = Field(
+        gt=0,
+        lt=1,
+        default=None,
+        description="Synthetic target click-through rate. Unset: the world's (25% for spread).",
     )
     path: str = Field(default="", description="Directory holding one file per day (file kinds).")
     file_pattern: str = Field(
@@ -102,14 +111,25 @@ class ImpressionSource(dg.ConfigurableResource):
         default_factory=lambda: list(CRITEO_CATEGORICAL), description="Categorical id columns."
     )
 
+    @field_validator("world")
+    @classmethod
+    def _known_world(cls, name: str) -> str:
+        from ml_assets.ranking.worlds import world
+
+        world(name)  # names the worlds there are, if it is not one
+        return name
+
     @property
     def is_synthetic(self) -> bool:
         return self.kind == "synthetic"
 
     def synthetic_spec(self):
-        from ml_assets.ranking.synthetic import SyntheticSpec
+        from dataclasses import replace
 
-        return SyntheticSpec(seed=self.seed, base_ctr=self.base_ctr)
+        from ml_assets.ranking.worlds import world
+
+        spec = replace(world(self.world).spec, seed=self.seed)
+        return spec if self.base_ctr is None else replace(spec, base_ctr=self.base_ctr)
 
     def file_spec(self):
         from ml_assets.ranking.sources import FileSourceSpec

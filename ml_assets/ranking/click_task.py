@@ -12,7 +12,12 @@ from ml_assets.ranking.configs import ModelConfig, TrainConfig
 from ml_assets.ranking.encoding import to_arrays
 from ml_assets.ranking.loop import click_arrays, click_loss, make_optimizer, predict_probabilities
 from ml_assets.ranking.metrics import log_loss, roc_auc, row_log_loss
-from ml_assets.ranking.model import build_model, set_embedding_prior, start_at_base_rate
+from ml_assets.ranking.model import (
+    build_model,
+    set_embedding_prior,
+    set_gate_penalty,
+    start_at_base_rate,
+)
 from ml_assets.training.task import Arrays, Batch, TrainingTask
 
 
@@ -23,8 +28,9 @@ class ClickModelTask(TrainingTask[TrainConfig]):
     dense: tuple[str, ...]
     categorical: tuple[str, ...]
     label: str
-    # Training rows per embedding row, for the per-id priors: an array, or a Ray object
-    # reference to one (the driver's callers put it in the object store once for all workers).
+    # Training rows per embedding row, for the per-id priors and the feature gates' penalty
+    # (without them both are off): an array, or a Ray object reference to one (the driver's
+    # callers put it in the object store once for all workers).
     id_counts: Any = None
     base_rate: float | None = None  # the window's click rate, where the output starts
     name: str = "ranking_model"
@@ -39,17 +45,22 @@ class ClickModelTask(TrainingTask[TrainConfig]):
     def initialize(self, model: nn.Module) -> None:
         if self.base_rate is not None:
             start_at_base_rate(model, self.base_rate)
-        if self.id_counts is not None and (
-            self.loop.embedding_prior or self.loop.first_order_prior
-        ):
-            counts = self.id_counts
-            if not isinstance(counts, np.ndarray):
-                import ray
+        loop = self.loop
+        if self.id_counts is None:  # the priors and the gates' penalty are spread by them
+            return
+        counts = self.id_counts
+        if not isinstance(counts, np.ndarray):
+            import ray
 
-                counts = ray.get(counts)
+            counts = np.asarray(ray.get(counts))
+        # Every row has one id per feature (the OOV row counts the rest).
+        set_gate_penalty(
+            model, loop.feature_gate_penalty, int(counts.sum()) // len(self.categorical)
+        )
+        if loop.embedding_prior or loop.first_order_prior:
             # A copy: the object store hands out read-only arrays, which torch warns about.
             set_embedding_prior(
-                model, torch.tensor(counts), self.loop.embedding_prior, self.loop.first_order_prior
+                model, torch.tensor(counts), loop.embedding_prior, loop.first_order_prior
             )
 
     def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:

@@ -32,10 +32,10 @@ def fit_distributed(
 ) -> TrainingOutcome:
     """Train the click model over Parquet files of encoded rows (`training.driver.fit` says how).
 
-    `id_counts` (training rows per embedding row) turns on the per-id priors when
-    `train_config.embedding_prior` or `first_order_prior` is set. `validation_files` add a
-    holdout log loss and AUC to every epoch's record. `base_rate`, the window's click rate, is
-    where the model's output starts.
+    `id_counts` (training rows per embedding row) turns on the per-id priors and the feature
+    gates' penalty where `train_config` sets them. `validation_files` add a holdout log loss and
+    AUC to every epoch's record. `base_rate`, the window's click rate, is where the model's
+    output starts.
     """
     task = click_task(model_config, train_config, dense, categorical, label, id_counts, base_rate)
     return fit(

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ml_assets.ranking.configs import TrainConfig
-from ml_assets.ranking.model import decay_groups, embedding_penalty
+from ml_assets.ranking.model import decay_groups, penalty
 from ml_assets.training import epoch as epoch_loop
 from ml_assets.training.epoch import EpochStats
 from ml_assets.training.task import Arrays, Batch, shuffled_batches
@@ -36,11 +36,11 @@ def make_optimizer(
 
 
 def click_loss(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The click model's loss: mean log loss of the logits, and the per-id priors' term."""
+    """The click model's loss: mean log loss of the logits, and the priors' and gates' term."""
     dense, ids, labels = batch
     logits = model(dense, ids)
     data = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
-    return data, embedding_penalty(model)
+    return data, penalty(model)
 
 
 def train_one_epoch(

@@ -87,6 +87,45 @@ class FirstOrderWeights(SharedEmbedding):
         return self(ids).sum(dim=(1, 2))
 
 
+# A gate this small leaves its feature's use in the crosses and the deep tower negligible: the
+# feature counts as closed.
+CLOSED_GATE = 0.05
+
+
+class FeatureGates(nn.Module):
+    """One gate per input feature (dense inputs first, then categorical) on what enters DCN-v2's
+    cross network and deep tower; a feature's first-order weights and dense curve are not gated.
+
+    With `set_penalty` the gates train under an L1 penalty of `strength` per unit of gate, in
+    nats of the whole training window's log loss (each batch pays strength / rows of it, the
+    way the data term is a mean): a feature keeps its gate only while the towers' use of it
+    lowers the window's total log loss by more than that. What the towers can overfit on a
+    feature that carries nothing is about as many nats however many rows there are, while real
+    signal earns more with every row; so the noise's gates go to about zero, and the hundreds of
+    crosses it would join stop fitting noise. Without a penalty the gates stay at exactly 1 and
+    do not train: the model computes what it would without them.
+    """
+
+    def __init__(self, features: int):
+        super().__init__()
+        self.values = nn.Parameter(torch.ones(features), requires_grad=False)
+        self.per_row = 0.0
+        self.penalty: torch.Tensor | None = None
+
+    def set_penalty(self, strength: float, rows: int) -> None:
+        """`rows`: the training window's rows, over which `strength` is spread."""
+        self.per_row = strength / max(rows, 1)
+        self.values.requires_grad_(strength > 0)
+
+    def forward(self, dense: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
+        """[batch, dense + categorical * dim]: the gated towers' input."""
+        split = dense.shape[1]
+        if self.training and self.per_row:
+            self.penalty = self.per_row * self.values.abs().sum()
+        gated = embedded * self.values[split:, None]
+        return torch.cat([dense * self.values[:split], gated.flatten(1)], dim=1)
+
+
 def set_embedding_prior(
     model: nn.Module, id_counts: torch.Tensor, strength: float, first_order_strength: float
 ) -> None:
@@ -130,12 +169,28 @@ def decay_groups(model: nn.Module) -> dict[str, list[torch.Tensor]]:
     return {"deep": deep, "cross": cross, "other": other}
 
 
-def embedding_penalty(model: nn.Module) -> torch.Tensor | None:
-    """The prior's term for the batch the model last saw in training mode, if it has one."""
+def set_gate_penalty(model: nn.Module, strength: float, rows: int) -> None:
+    """Trains the model's feature gates (if it has them) under `strength` over a window of
+    `rows` training rows (FeatureGates)."""
+    for module in model.modules():
+        if isinstance(module, FeatureGates):
+            module.set_penalty(strength, rows)
+
+
+def feature_gates(model: nn.Module) -> list[float] | None:
+    """The model's feature gates (dense features first), or None if it has none."""
+    model = getattr(model, "module", model)
+    gates = getattr(model, "gates", None)
+    return gates.values.detach().cpu().tolist() if isinstance(gates, FeatureGates) else None
+
+
+def penalty(model: nn.Module) -> torch.Tensor | None:
+    """The priors' and the gates' terms for the batch the model last saw in training mode, if
+    it has any."""
     terms = [
         module.penalty
         for module in model.modules()
-        if isinstance(module, SharedEmbedding) and module.penalty is not None
+        if isinstance(module, SharedEmbedding | FeatureGates) and module.penalty is not None
     ]
     return sum(terms[1:], terms[0]) if terms else None
 
@@ -201,11 +256,19 @@ class DCNv2(nn.Module):
         self.head = nn.Linear(width + ([width, *config.deep_layers][-1]), 1)
         self.first_order = FirstOrderWeights(config.cardinalities) if config.first_order else None
         self.curves = DenseCurves(config.dense_features) if config.dense_curves else None
+        self.gates = (
+            FeatureGates(config.dense_features + len(config.cardinalities))
+            if config.feature_gates
+            else None
+        )
 
     def forward(self, dense: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Logits of shape [batch]; apply a sigmoid for click probabilities."""
-        embedded = self.embedding(ids).flatten(1)
-        x0 = torch.cat([dense, embedded], dim=1)
+        embedded = self.embedding(ids)
+        if self.gates is not None:
+            x0 = self.gates(dense, embedded)
+        else:
+            x0 = torch.cat([dense, embedded.flatten(1)], dim=1)
         x = x0
         for layer in self.cross:
             x = layer(x0, x)

@@ -78,3 +78,19 @@ def search_png(result: dict) -> bytes:
     finals.set_ylabel(f"last {result['metric']}")
     finals.set_title("where each trial ended\n(grey: stopped after fewer epochs)", fontsize=10)
     return _png(fig)
+
+
+def feature_gates_png(names: list[str], gates: list[float], closed_below: float) -> bytes:
+    """Each feature's gate on the towers' input (model.FeatureGates): the features the model
+    found carry something, and those it closed."""
+    fig, ax = plt.subplots(figsize=(6, 0.18 * len(names) + 1.2))
+    magnitudes = np.abs(np.asarray(gates, dtype=float))
+    closed = magnitudes < closed_below
+    ax.barh(names, magnitudes, color=np.where(closed, "0.7", "tab:blue"))
+    ax.invert_yaxis()  # the model's feature order, top to bottom
+    ax.tick_params(axis="y", labelsize=6)
+    ax.set_xlabel("|gate| on the crosses' and deep tower's input")
+    ax.set_title(
+        f"feature gates: {int((~closed).sum())} of {len(names)} open (grey: < {closed_below:g})"
+    )
+    return _png(fig)

@@ -16,6 +16,7 @@ from ml_assets.defs.resources import ImpressionSource
         (TrainingConfig, {"epochs": 0}),
         (TrainingConfig, {"learning_rate": -1e-3}),
         (TrainingConfig, {"data_cpu_share": 1.5}),
+        (TrainingConfig, {"feature_gate_penalty": -1.0}),
         (ImpressionSource, {"rows_per_day": 0}),
         (ImpressionSource, {"base_ctr": 1.0}),
         (PromotionConfig, {"max_auc_drop": -0.1}),
@@ -34,3 +35,9 @@ def test_an_out_of_range_number_is_refused_naming_the_field(config, values):
 def test_the_defaults_are_in_range():
     for config in (TrainingConfig, ImpressionSource, PromotionConfig, AutomationSettings):
         config()
+
+
+def test_an_unknown_synthetic_world_is_refused_naming_the_worlds():
+    with pytest.raises(pydantic.ValidationError) as refused:
+        ImpressionSource(world="few_signals")
+    assert "unknown world 'few_signals'; choose one of spread, few_signal" in str(refused.value)

@@ -31,11 +31,12 @@ def test_a_search_on_the_steps_cluster_chooses_the_settings_that_train_the_candi
     assert len(trials) == 5
     rows = [record.data for record in trials]
     # Trial 0 is the shipped defaults; the others are drawn from the default ranges.
-    assert rows[0]["learning_rate"] == pytest.approx(TrainConfig.learning_rate, rel=1e-3)
-    for row in rows:
+    for name in TUNABLE:
+        assert rows[0][name] == pytest.approx(getattr(TrainConfig, name), rel=1e-3), name
+    for row in rows[1:]:
         for name, (low, high) in TUNABLE.items():
             assert low * 0.999 <= row[name] <= high * 1.001, (name, row)
-        # ASHA's early stops are the trials that did not get all their epochs.
+    for row in rows:  # ASHA's early stops are the trials that did not get all their epochs
         assert (row["status"] == "stopped") == (row["epochs"] < 2), row
     stopped = sum(row["status"] == "stopped" for row in rows)
     assert training["tuning_trials_stopped_early"] == stopped
@@ -49,6 +50,8 @@ def test_a_search_on_the_steps_cluster_chooses_the_settings_that_train_the_candi
     else:
         assert training["tuning_chosen_trial"] == (best["trial"] if lead >= 2 else 0), lead
     chosen = training["tuned_settings"]
+    # A trained gate penalty shows which features the model kept; without one, nothing does.
+    assert ("feature_gates" in training) == (chosen["feature_gate_penalty"] > 0)
     assert set(chosen) == set(TUNABLE)
     # ... and its settings are what trained the candidate that MLflow has and the gate judged.
     run = mlflow.MlflowClient(

@@ -211,7 +211,7 @@ def test_the_first_order_prior_shrinks_rare_ids_in_logit_units():
     assert rare[4.0] < 0.5 * rare[0.0]  # one click each is not evidence of a large effect
 
 
-@pytest.mark.parametrize("part", ["first_order", "dense_curves"])
+@pytest.mark.parametrize("part", ["first_order", "dense_curves", "feature_gates"])
 def test_models_saved_before_a_part_existed_load_without_it(part):
     without_part: dict = {part: False}
     old = DCNv2(ModelConfig(cardinalities=(50, 5), dense_features=3, **without_part))

@@ -11,6 +11,7 @@ from pydantic import Field
 from ml_assets.defs.ads_ranking import EXPERIMENT, GROUP, OWNERS
 from ml_assets.defs.ads_ranking.features.assets import ad_features, features_file
 from ml_assets.defs.ads_ranking.ingest.assets import raw_impressions, read_raw_days
+from ml_assets.defs.ads_ranking.training.feature_gates import feature_gate_metadata
 from ml_assets.defs.ads_ranking.training.tuning import TuningConfig, tuned_train_config
 from ml_assets.defs.metadata import png_markdown
 from ml_assets.defs.ray_resource import RAY_POOL, step_cluster
@@ -82,6 +83,16 @@ class TrainingConfig(dg.Config):
         default=TrainConfig.cross_weight_decay,
         description="AdamW weight decay on DCN-v2's cross layers: the same for the feature "
         "pairs that carry no signal. 0 disables it.",
+    )
+    feature_gate_penalty: float = Field(
+        ge=0,
+        default=TrainConfig.feature_gate_penalty,
+        description="DCN-v2: L1 penalty on a gate per feature on the crosses' and deep "
+        "tower's input, in nats of the window's total log loss per unit of gate: features "
+        "whose use there earns less are closed (their gates go to about 0) and the model says "
+        "which in metadata. 0 (default) leaves every feature in; about 30 finds the few "
+        "features that carry signal among many that carry none. A setting to search (tuning) "
+        "rather than to fix: it helps on some data and costs on other.",
     )
     validation_curve: bool = Field(
         default=True,
@@ -260,6 +271,7 @@ def ranking_model(
         first_order_prior=config.first_order_prior,
         deep_weight_decay=config.deep_weight_decay,
         cross_weight_decay=config.cross_weight_decay,
+        feature_gate_penalty=config.feature_gate_penalty,
         max_steps_per_epoch=config.max_steps_per_epoch or None,
         seed=config.seed,
     )
@@ -378,6 +390,9 @@ def ranking_model(
             "loss_curve": png_markdown(curve_png, "training loss"),
             "seconds": round(time.perf_counter() - started, 1),
             **search_metadata,
+            **feature_gate_metadata(
+                state["model"], [*vocabulary.dense_inputs, *schema.categorical]
+            ),
             **xray_metadata(ray_cluster, outcome.history_dicts()),
         },
     )

@@ -30,8 +30,8 @@ class TuningConfig(dg.Config):
     ranges: dict[str, list[float]] = Field(
         default_factory=dict,
         description="Setting -> [low, high], searched on a log scale. Empty: learning_rate, "
-        "embedding_prior, first_order_prior, deep_weight_decay and cross_weight_decay over "
-        "their default ranges (ranking.configs.TUNABLE).",
+        "embedding_prior, first_order_prior, deep_weight_decay, cross_weight_decay and "
+        "feature_gate_penalty over their default ranges (ranking.configs.TUNABLE).",
     )
     reduction_factor: int = Field(
         ge=2,
