@@ -1,6 +1,6 @@
 """ranking_model with feature gates on a real Dagster instance and a real local Ray, on the suite's
 few_signal world: the model says in its metadata which features it kept in its crosses and deep
-tower, and it kept the ones that carry signal."""
+tower: the ones the world's crosses need, and few of those that carry nothing."""
 
 import mlflow
 import numpy as np
