@@ -29,6 +29,7 @@ from ml_assets.ranking import metrics as m
 from ml_assets.ranking.configs import TrainConfig
 from ml_assets.ranking.estimation_floor import estimation_floor
 from ml_assets.ranking.sample_data import encoded_synthetic_window
+from ml_assets.ranking.synthetic import _world
 from ml_assets.ranking.worlds import WORLDS, world
 from ml_assets.ray.scaling import WorkerPlan
 from ml_assets.training.checkpoints import CHECKPOINT_FILE
@@ -62,13 +63,14 @@ def judge(window, architecture: str, directory: Path, plan: WorkerPlan, train_co
         "log_loss": last.validation["log_loss"],
         "auc": last.validation["auc"],
         "fit_seconds": round(time.perf_counter() - started, 1),
-        **open_gates(outcome.checkpoint_dir / CHECKPOINT_FILE, len(schema.dense)),
+        **open_gates(outcome.checkpoint_dir / CHECKPOINT_FILE, schema.dense, schema.categorical),
     }
 
 
-def open_gates(checkpoint: Path, dense_inputs: int) -> dict:
+def open_gates(checkpoint: Path, dense: tuple[str, ...], categorical: tuple[str, ...]) -> dict:
     """How many of the model's feature gates training left open, dense inputs and categorical
-    features apart (none when it has no gates, or trained them under no penalty)."""
+    features apart, and which categorical features it closed (none when it has no gates, or
+    trained them under no penalty)."""
     import torch
 
     from ml_assets.ranking.model import CLOSED_GATE
@@ -76,11 +78,15 @@ def open_gates(checkpoint: Path, dense_inputs: int) -> dict:
     gates = torch.load(checkpoint, weights_only=True)["model"].get("gates.values")
     if gates is None or bool((gates == 1).all()):
         return {}
-    is_open = gates.abs() >= CLOSED_GATE
+    is_open = (gates.abs() >= CLOSED_GATE).tolist()
+    on_categorical = is_open[len(dense) :]
     return {
         "open_gates": {
-            "dense_inputs": f"{int(is_open[:dense_inputs].sum())} of {dense_inputs}",
-            "categorical": f"{int(is_open[dense_inputs:].sum())} of {len(gates) - dense_inputs}",
+            "dense_inputs": f"{sum(is_open[: len(dense)])} of {len(dense)}",
+            "categorical": f"{sum(on_categorical)} of {len(categorical)}",
+            "closed_categorical": [
+                n for n, o in zip(categorical, on_categorical, strict=True) if not o
+            ],
         }
     }
 
@@ -142,6 +148,10 @@ def scored_world(name: str, window, models: dict[str, dict]) -> dict:
     return {
         "description": world(name).description,
         "spec": dataclasses.asdict(spec),
+        # The features in the world's crosses: the ones DCN-v2's towers are there for.
+        "crossed_features": sorted(
+            {spec.schema.categorical[f] for pair in _world(spec).cross_pairs for f in pair}
+        ),
         "train_rows": train_rows,
         "holdout_rows": int(labels.size),
         "holdout_clicks": int(labels.sum()),
@@ -221,6 +231,7 @@ def main() -> None:
     # The command names its file: rows, architectures and settings other than the defaults.
     parts = [] if args.rows == 350_000 else [str(args.rows)]
     parts += [] if set(architectures) == set(ARCHITECTURES) else architectures
+    parts += [] if set(names) == set(WORLDS) else names
     write_result(
         "-".join(["worlds", *parts, *args.set]),
         {
@@ -256,6 +267,9 @@ def print_world(result: dict) -> None:
               f"AUC gap {scores['auc_gap']:.4f}"
               + (f"  open gates: {gates['categorical']} categorical, "
                  f"{gates['dense_inputs']} dense inputs" if gates else ""))  # fmt: skip
+        if gates:
+            print(f"    closed {', '.join(gates['closed_categorical']) or 'none'}; the world's "
+                  f"crosses are on {', '.join(result['crossed_features']) or 'none'}")  # fmt: skip
 
 
 if __name__ == "__main__":

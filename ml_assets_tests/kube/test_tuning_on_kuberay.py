@@ -7,6 +7,7 @@ import pytest
 
 from ml_assets import runner
 from ml_assets.definitions import build_definitions
+from ml_assets.ranking.configs import TUNABLE
 from ml_assets.storage import open_root
 from ml_assets.xray.record import load_records
 from ml_assets_tests.kube.conftest import BUCKET
@@ -47,10 +48,7 @@ def test_the_search_and_the_training_it_chose_share_one_ephemeral_raycluster(
     rows = [r.data for r in training["tuning_trials"].records]
     assert len(rows) == 3 and all(row["status"] in ("completed", "stopped") for row in rows)
     assert training["tuning_trial_core_seconds"] > 0
-    assert set(training["tuned_settings"]) == {
-        "learning_rate", "embedding_prior", "first_order_prior", "deep_weight_decay",
-        "cross_weight_decay",
-    }  # fmt: skip
+    assert set(training["tuned_settings"]) == set(TUNABLE)
     # The model is kept; the trials' checkpoints and the search's state went with the training's.
     keys = bucket_keys(node_s3, root)
     assert any(key.startswith(f"ranking_model/{result.run_id}/") for key in keys)
