@@ -73,12 +73,11 @@ def open_gates(checkpoint: Path, dense: tuple[str, ...], categorical: tuple[str,
     trained them under no penalty)."""
     import torch
 
-    from ml_assets.ranking.model import CLOSED_GATE
+    from ml_assets.ranking.model import open_gates as gates_left_open
 
-    gates = torch.load(checkpoint, weights_only=True)["model"].get("gates.values")
-    if gates is None or bool((gates == 1).all()):
+    is_open = gates_left_open(torch.load(checkpoint, weights_only=True)["model"])
+    if is_open is None:
         return {}
-    is_open = (gates.abs() >= CLOSED_GATE).tolist()
     on_categorical = is_open[len(dense) :]
     return {
         "open_gates": {

@@ -177,6 +177,15 @@ def set_gate_penalty(model: nn.Module, strength: float, rows: int) -> None:
             module.set_penalty(strength, rows)
 
 
+def open_gates(weights: dict) -> list[bool] | None:
+    """Which of a saved model's feature gates training left open (dense inputs first), from
+    its state dict; None when it has no gates or trained them under no penalty (all still 1)."""
+    values = weights.get("gates.values")
+    if values is None or bool((values == 1).all()):
+        return None
+    return (values.abs() >= CLOSED_GATE).tolist()
+
+
 def feature_gates(model: nn.Module) -> list[float] | None:
     """The model's feature gates (dense features first), or None if it has none."""
     model = getattr(model, "module", model)

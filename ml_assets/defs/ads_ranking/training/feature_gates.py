@@ -8,16 +8,16 @@ def feature_gate_metadata(weights: dict, feature_names: list[str]) -> dict:
     """`weights`: the model's state dict; `feature_names`: its dense inputs, then its
     categorical features. Empty when the model has no gates or trained them under no penalty
     (all still exactly 1)."""
-    from ml_assets.ranking.model import CLOSED_GATE
+    from ml_assets.ranking.model import CLOSED_GATE, open_gates
     from ml_assets.ranking.plots import feature_gates_png
 
-    values = weights.get("gates.values")
-    if values is None or bool((values == 1).all()):
+    is_open = open_gates(weights)
+    if is_open is None:
         return {}
-    gates = [float(v) for v in values]
+    gates = [float(v) for v in weights["gates.values"]]
     rows = [
-        {"feature": name, "gate": gate, "open": abs(gate) >= CLOSED_GATE}
-        for name, gate in zip(feature_names, gates, strict=True)
+        {"feature": name, "gate": gate, "open": flag}
+        for name, gate, flag in zip(feature_names, gates, is_open, strict=True)
     ]
     return {
         "feature_gates": table(rows, ["feature", "gate", "open"]),
