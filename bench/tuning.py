@@ -69,7 +69,10 @@ def one_world(name: str, rows: int, holdout_rows: int, trials: int, plan: Worker
         "candidates": [
             {key: t[key] for key in ("params", "status", "curve")} for t in searched["trials"]
         ],
-        "trial_epochs_without_asha": trials * epochs,
+        # Each trial's own epochs (a searched setting), had ASHA stopped none.
+        "trial_epochs_without_asha": sum(
+            t["params"].get("epochs", epochs) for t in searched["trials"]
+        ),
         "seconds": searched["seconds"],
         "trial_core_seconds": searched["trial_core_seconds"],
         "training_seconds": default["fit_seconds"],

@@ -59,7 +59,7 @@ def search_png(result: dict) -> bytes:
         else:
             style = {"color": "tab:blue", "alpha": 0.6, "linewidth": 1}
         curves.plot(epochs, trial["curve"], marker="o", markersize=3, **style)
-    curves.set_xticks(range(1, result["epochs"] + 1))
+    curves.set_xticks(range(1, max(len(t["curve"]) for t in result["trials"]) + 1))
     curves.set_xlabel("epoch")
     curves.set_ylabel(f"validation {result['metric']}")
     curves.set_title(

@@ -4,8 +4,10 @@ driver is connected to (the step's own cluster, like its training).
 Each trial trains one model in one process on the rows in memory (no Ray Train: its per-run
 start-up costs tens of seconds on a few cores, more than a small trial's whole training), and
 reports the validation metric after every epoch. ASHA stops the trials that trail their peers at
-each rung, so the budget goes to the promising ones. The shipped defaults are always the first
-trial, so the search never picks something worse than them on its own validation rows.
+each rung, so the budget goes to the promising ones. The number of epochs can be one of the
+searched settings: a trial's learning rate then decays over its own epochs, as it would in a
+training run with that setting. The shipped defaults are always the first trial, so the search
+never picks something worse than them on its own validation rows.
 
 The experiment lives under the storage the caller names (a local path or a bucket). Run again
 with the same name, the search resumes: finished trials are kept, unfinished and errored ones go
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ml_assets.training.config import LoopConfig
 from ml_assets.training.driver import read_rows, steps_per_worker
 from ml_assets.training.epoch import train_one_epoch
 from ml_assets.training.task import Arrays, TrainingTask
@@ -59,21 +62,31 @@ class SearchBudget:
 def check_ranges(
     ranges: dict[str, list[float]], tunable: dict[str, tuple[float, float]]
 ) -> dict[str, tuple[float, float]]:
-    """`ranges` (name -> [low, high], searched log-uniformly) checked against what a model family
-    lets tune; empty means all of `tunable` at its default range."""
+    """`ranges` (name -> [low, high]) checked against what a model family lets tune; empty means
+    all of `tunable` at its default range. A setting whose default range is whole numbers (the
+    epochs) is searched over the whole numbers in [low, high], any other log-uniformly."""
     unknown = sorted(set(ranges) - set(tunable))
     if unknown:
         raise ValueError(
             f"cannot tune {', '.join(unknown)}; the settings that can be tuned are "
             f"{', '.join(sorted(tunable))}"
         )
+    checked = {}
     for name, bounds in ranges.items():
         if len(bounds) != 2 or not 0 < bounds[0] <= bounds[1]:
             raise ValueError(
                 f"the search range of {name} must be [low, high] with 0 < low <= high (it is "
                 f"searched on a log scale), got {list(bounds)}"
             )
-    return {name: (low, high) for name, (low, high) in ranges.items()} or dict(tunable)
+        if all(isinstance(bound, int) for bound in tunable[name]):
+            if not all(float(bound).is_integer() for bound in bounds):
+                raise ValueError(
+                    f"{name} is a whole number: its search range must be two whole numbers, "
+                    f"got {list(bounds)}"
+                )
+            bounds = [int(bound) for bound in bounds]
+        checked[name] = (bounds[0], bounds[1])
+    return checked or dict(tunable)
 
 
 def search(
@@ -90,10 +103,11 @@ def search(
     mode: str = "min",
 ) -> dict:
     """Searches `ranges` of `task.loop` for the best `metric` (one of `task.validate`'s) on
-    `validation_files` after `task.loop.epochs` epochs on `train_files`. For a loss (`mode`
-    min) the defaults are kept unless the best trial beats them beyond noise (MIN_Z). Returns
-    JSON: every trial's settings, per-epoch metric and status, the chosen settings, wall and
-    trial-core seconds, and whether it resumed an earlier search."""
+    `validation_files` after `task.loop.epochs` epochs on `train_files` (a trial's own number,
+    where `ranges` has the epochs). For a loss (`mode` min) the defaults are kept unless the best
+    trial beats them beyond noise (MIN_Z). Returns JSON: every trial's settings, per-epoch metric
+    and status, the chosen settings, wall and trial-core seconds, and whether it resumed an
+    earlier search."""
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -108,6 +122,10 @@ def search(
             f"a trial asks for {budget.cpus_per_trial:g} CPUs and no node of the Ray cluster has "
             f"more than {largest:g}: lower cpus_per_trial, or use a cluster with larger nodes"
         )
+    # ASHA compares trials at the same point of their learning-rate schedules, counted in epochs
+    # of the longest one: where the epochs are searched, a short trial has decayed its rate
+    # further by its first epoch than a long one has, and would look better there than it is.
+    longest = max(task.loop.epochs, int(ranges.get("epochs", (0, 0))[1]))
     train = read_rows(task, train_files, filesystem)
     validation = read_rows(task, validation_files, filesystem)
     trainable = tune.with_resources(
@@ -117,6 +135,7 @@ def search(
             train=train,
             validation=validation,
             threads=max(1, math.floor(budget.cpus_per_trial)),
+            longest=longest,
         ),
         {"cpu": budget.cpus_per_trial},
     )
@@ -135,18 +154,24 @@ def search(
     else:
         tuner = tune.Tuner(
             trainable,
-            param_space={key: tune.loguniform(low, high) for key, (low, high) in ranges.items()},
+            param_space={
+                key: tune.randint(int(low), int(high) + 1)
+                if isinstance(low, int)
+                else tune.loguniform(low, high)
+                for key, (low, high) in ranges.items()
+            },
             tune_config=tune.TuneConfig(
                 metric=metric,
                 mode=mode,
                 num_samples=budget.trials,
                 time_budget_s=budget.time_budget_s,
-                # Rungs by the trial's own epoch count: Tune restarts training_iteration at 1
-                # for a trial resumed from its checkpoint, which would put its rungs late.
+                # Rungs by what the trial reports of its own schedule: Tune restarts
+                # training_iteration at 1 for a trial resumed from its checkpoint, which would
+                # put its rungs late.
                 scheduler=ASHAScheduler(
-                    time_attr="epoch",
-                    max_t=task.loop.epochs,
-                    grace_period=min(budget.grace_epochs, task.loop.epochs),
+                    time_attr="schedule",
+                    max_t=longest,
+                    grace_period=min(budget.grace_epochs, longest),
                     reduction_factor=budget.reduction_factor,
                 ),
                 search_alg=BasicVariantGenerator(
@@ -168,7 +193,7 @@ def search(
     results = sorted(
         (grid[index] for index in range(len(grid))), key=lambda result: Path(result.path).name
     )
-    trials = [_trial_record(result, metric, task.loop.epochs) for result in results]
+    trials = [_trial_record(result, metric, task.loop) for result in results]
     for number, trial in enumerate(trials):
         trial["trial"] = number
     chosen = _choose(trials, mode)
@@ -197,6 +222,7 @@ def _trial(
     train: Arrays,
     validation: Arrays,
     threads: int,
+    longest: int,
 ) -> None:
     """One trial: the task with `params` in its loop, trained epoch by epoch in this process."""
     from ray import tune
@@ -239,26 +265,32 @@ def _trial(
             if losses is not None:
                 np.save(Path(directory) / ROW_LOSSES_FILE, losses)
             tune.report(
-                {"epoch": epoch + 1, **scores},
+                # schedule: how far through its learning-rate schedule the trial is, in epochs
+                # of the search's longest one.
+                {"epoch": epoch + 1, "schedule": (epoch + 1) * longest / loop.epochs, **scores},
                 checkpoint=tune.Checkpoint.from_directory(directory),
             )
 
 
-def _trial_record(result, metric: str, epochs: int) -> dict:
+def _trial_record(result, metric: str, loop: LoopConfig) -> dict:
     history = result.metrics_dataframe
     curve = [] if history is None or metric not in history else [
         float(value)
         for value in history.drop_duplicates("epoch", keep="last").sort_values("epoch")[metric]
     ]  # fmt: skip
     last = result.metrics or {}
+    params = {
+        key: int(value) if isinstance(getattr(loop, key), int) else float(value)
+        for key, value in (result.config or {}).items()
+    }
     if result.error is not None:
         status = "errored"
-    elif len(curve) >= epochs:
+    elif len(curve) >= params.get("epochs", loop.epochs):
         status = "completed"
     else:
         status = "stopped"  # by ASHA, or by the time budget
     return {
-        "params": {key: float(value) for key, value in (result.config or {}).items()},
+        "params": params,
         "curve": curve,
         "final": curve[-1] if curve else None,
         "status": status,

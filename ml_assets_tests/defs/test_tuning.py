@@ -30,14 +30,16 @@ def test_a_search_on_the_steps_cluster_chooses_the_settings_that_train_the_candi
     trials = training["tuning_trials"].records
     assert len(trials) == 5
     rows = [record.data for record in trials]
-    # Trial 0 is the shipped defaults; the others are drawn from the default ranges.
+    # Trial 0 is the run's settings (the shipped defaults, and the 2 epochs asked for); the
+    # others are drawn from the default ranges.
     for name in TUNABLE:
-        assert rows[0][name] == pytest.approx(getattr(TrainConfig, name), rel=1e-3), name
+        expected = 2 if name == "epochs" else getattr(TrainConfig, name)
+        assert rows[0][name] == pytest.approx(expected, rel=1e-3), name
     for row in rows[1:]:
         for name, (low, high) in TUNABLE.items():
             assert low * 0.999 <= row[name] <= high * 1.001, (name, row)
     for row in rows:  # ASHA's early stops are the trials that did not get all their epochs
-        assert (row["status"] == "stopped") == (row["epochs"] < 2), row
+        assert (row["status"] == "stopped") == (row["epochs_run"] < row["epochs"]), row
     stopped = sum(row["status"] == "stopped" for row in rows)
     assert training["tuning_trials_stopped_early"] == stopped
     # The chosen trial is the completed one with the lowest validation log loss, unless its
@@ -53,6 +55,7 @@ def test_a_search_on_the_steps_cluster_chooses_the_settings_that_train_the_candi
     # A trained gate penalty shows which features the model kept; without one, nothing does.
     assert ("feature_gates" in training) == (chosen["feature_gate_penalty"] > 0)
     assert set(chosen) == set(TUNABLE)
+    assert training["epochs"] == chosen["epochs"]  # the candidate trained the chosen epochs
     # ... and its settings are what trained the candidate that MLflow has and the gate judged.
     run = mlflow.MlflowClient(
         f"sqlite:///{ml_home / 'mlflow.db'}", f"sqlite:///{ml_home / 'mlflow.db'}"
@@ -72,6 +75,7 @@ def test_a_search_on_the_steps_cluster_chooses_the_settings_that_train_the_candi
         ({**WINDOW, "train_days": 1}, {"trials": 2}, "at least two training days"),
         (WINDOW, {"ranges": {"dropout": [0.1, 0.5]}}, "cannot tune dropout"),
         (WINDOW, {"ranges": {"learning_rate": [0.01, 0.001]}}, "0 < low <= high"),
+        (WINDOW, {"ranges": {"epochs": [1, 2.5]}}, "epochs is a whole number"),
         # Found on the cluster, before any trial waits for a node that cannot hold it.
         (WINDOW, {"cpus_per_trial": 512}, "512 CPUs and no node of the Ray cluster has more"),
     ],

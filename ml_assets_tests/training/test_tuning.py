@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_assets.ranking.configs import TUNABLE, TrainConfig
-from ml_assets_tests.training.search_process import EPOCHS, TRIALS
+from ml_assets.ranking.configs import TrainConfig
+from ml_assets_tests.training.search_process import EPOCHS, SEARCHED, TRIALS
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +72,7 @@ def test_a_killed_search_resumes_its_trials_from_their_checkpoints(tmp_path):
     finished = {trial: epochs for trial, epochs in after.items() if len(epochs) == EPOCHS}
     assert finished
     assert result["trials"][0]["params"] == {
-        name: pytest.approx(getattr(TrainConfig(), name)) for name in TUNABLE
+        name: pytest.approx(getattr(TrainConfig(), name)) for name in SEARCHED
     }
     completed = [t for t in result["trials"] if t["status"] == "completed"]
     assert len(completed) == len(finished)
@@ -82,3 +82,56 @@ def test_a_killed_search_resumes_its_trials_from_their_checkpoints(tmp_path):
         assert result["chosen"]["trial"] == 0 and versus["best_trial"] == best["trial"]
     else:
         assert result["chosen"]["trial"] == best["trial"]
+
+
+def schedule_reported(experiment: Path) -> dict[str, list[tuple[int, float]]]:
+    """Each trial's (epoch, schedule) reports: the clock ASHA compares trials by."""
+    reported = {}
+    for progress in sorted(experiment.glob("trial_*/progress.csv")):
+        with progress.open() as rows:
+            reported[progress.parent.name] = [
+                (int(row["epoch"]), float(row["schedule"])) for row in csv.DictReader(rows)
+            ]
+    return reported
+
+
+def test_searched_epochs_are_whole_and_asha_compares_trials_by_their_schedules(tmp_path, local_ray):
+    from ml_assets.ranking.distributed import click_task
+    from ml_assets.ranking.sample_data import encoded_synthetic_window
+    from ml_assets.training.tuning import SearchBudget, search
+
+    window = encoded_synthetic_window(tmp_path, 4_000, ("2026-10-01", "2026-10-02", "2026-10-03"))
+    schema = window.encoded_schema
+    task = click_task(
+        window.model_config, TrainConfig(epochs=2), schema.dense, schema.categorical,
+        schema.label, window.vocabulary.id_counts(), window.vocabulary.base_rate,
+    )  # fmt: skip
+    result = search(
+        task,
+        window.train_files[:-1],
+        window.train_files[-1:],
+        filesystem=None,
+        ranges={"epochs": (1, 3), "learning_rate": (1e-3, 1e-2)},
+        budget=SearchBudget(trials=6, reduction_factor=2),
+        storage_path=str(tmp_path / "experiments"),
+        name="epochs",
+    )
+    result = json.loads(json.dumps(result))  # as the asset gets it from the Ray job
+    trials = result["trials"]
+    assert trials[0]["params"]["epochs"] == 2  # the defaults
+    drawn = {trial["params"]["epochs"] for trial in trials}
+    assert drawn <= {1, 2, 3} and len(drawn) > 1, drawn
+    assert all(type(trial["params"]["epochs"]) is int for trial in trials)
+    for trial in trials:  # each trial ran its own epochs, unless ASHA stopped it
+        ran, epochs = len(trial["curve"]), trial["params"]["epochs"]
+        assert (trial["status"] == "completed") == (ran == epochs), trial
+        assert ran <= epochs, trial
+    # ASHA's clock is each trial's place in its own learning-rate schedule, in epochs of the
+    # longest one (3): a one-epoch trial is at its end after its first epoch.
+    reports = schedule_reported(tmp_path / "experiments" / "epochs")
+    by_folder = dict(zip(sorted(reports), trials, strict=True))  # both in Tune's trial order
+    for folder, points in reports.items():
+        epochs = by_folder[folder]["params"]["epochs"]
+        assert points == [(epoch, epoch * 3 / epochs) for epoch in range(1, len(points) + 1)]
+    assert type(result["chosen"]["params"]["epochs"]) is int
+    assert TrainConfig(**result["chosen"]["params"]).epochs in drawn

@@ -29,9 +29,10 @@ class TuningConfig(dg.Config):
     )
     ranges: dict[str, list[float]] = Field(
         default_factory=dict,
-        description="Setting -> [low, high], searched on a log scale. Empty: learning_rate, "
-        "embedding_prior, first_order_prior, deep_weight_decay, cross_weight_decay and "
-        "feature_gate_penalty over their default ranges (ranking.configs.TUNABLE).",
+        description="Setting -> [low, high], searched on a log scale (epochs: the whole numbers "
+        "in it). Empty: epochs, learning_rate, embedding_prior, first_order_prior, "
+        "deep_weight_decay, cross_weight_decay and feature_gate_penalty over their default "
+        "ranges (ranking.configs.TUNABLE).",
     )
     reduction_factor: int = Field(
         ge=2,
@@ -123,13 +124,13 @@ def search_metadata(searched: dict) -> dict:
     names = sorted(searched["chosen"]["params"])
     defaults = next(t for t in searched["trials"] if t["trial"] == 0)
     rows = [
-        {"trial": t["trial"], "status": t["status"], "epochs": len(t["curve"]),
+        {"trial": t["trial"], "status": t["status"], "epochs_run": len(t["curve"]),
          f"validation_{searched['metric']}": t["final"], **t["params"]}
         for t in searched["trials"]
     ]  # fmt: skip
     return {
         "tuning_trials": table(
-            rows, ["trial", "status", "epochs", f"validation_{searched['metric']}", *names]
+            rows, ["trial", "status", "epochs_run", f"validation_{searched['metric']}", *names]
         ),
         "tuned_settings": dg.MetadataValue.json(searched["chosen"]["params"]),
         "tuning_chosen_trial": searched["chosen"]["trial"],
