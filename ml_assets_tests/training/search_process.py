@@ -22,27 +22,42 @@ SEARCHED = {name: bounds for name, bounds in TUNABLE.items() if name != "epochs"
 
 
 def main(directory: Path) -> None:
-    window_dir = directory / "window"
-    window_dir.mkdir(exist_ok=True)
-    # Same seed, same rows: the second process sees the window the first one saw.
-    window = encoded_synthetic_window(window_dir, 6_000, DAYS)
-    schema = window.encoded_schema
     ray.init(num_cpus=2, include_dashboard=False)
+    # Same seed, same rows: the second process sees the window the first one saw.
+    result = search_window(
+        directory / "window", 6_000, EPOCHS, SEARCHED, TRIALS, directory / "experiments", "search"
+    )
+    (directory / "result.json").write_text(json.dumps(result))
+
+
+def search_window(
+    directory: Path,
+    rows_per_day: int,
+    epochs: int,
+    ranges: dict,
+    trials: int,
+    experiments: Path,
+    name: str,
+) -> dict:
+    """A search of the click model on a synthetic window of DAYS under `directory`: trials
+    train on the first two days and are compared on the third."""
+    directory.mkdir(exist_ok=True)
+    window = encoded_synthetic_window(directory, rows_per_day, DAYS)
+    schema = window.encoded_schema
     task = click_task(
-        window.model_config, TrainConfig(epochs=EPOCHS), schema.dense, schema.categorical,
+        window.model_config, TrainConfig(epochs=epochs), schema.dense, schema.categorical,
         schema.label, window.vocabulary.id_counts(), window.vocabulary.base_rate,
     )  # fmt: skip
-    result = search(
+    return search(
         task,
         window.train_files[:-1],
         window.train_files[-1:],
         filesystem=None,
-        ranges=SEARCHED,
-        budget=SearchBudget(trials=TRIALS, reduction_factor=2),
-        storage_path=str(directory / "experiments"),
-        name="search",
+        ranges=ranges,
+        budget=SearchBudget(trials=trials, reduction_factor=2),
+        storage_path=str(experiments),
+        name=name,
     )
-    (directory / "result.json").write_text(json.dumps(result))
 
 
 if __name__ == "__main__":

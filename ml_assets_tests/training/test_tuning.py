@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ml_assets.ranking.configs import TrainConfig
-from ml_assets_tests.training.search_process import EPOCHS, SEARCHED, TRIALS
+from ml_assets_tests.training.search_process import EPOCHS, SEARCHED, TRIALS, search_window
 
 pytestmark = pytest.mark.slow
 
@@ -96,25 +96,14 @@ def schedule_reported(experiment: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def test_searched_epochs_are_whole_and_asha_compares_trials_by_their_schedules(tmp_path, local_ray):
-    from ml_assets.ranking.distributed import click_task
-    from ml_assets.ranking.sample_data import encoded_synthetic_window
-    from ml_assets.training.tuning import SearchBudget, search
-
-    window = encoded_synthetic_window(tmp_path, 4_000, ("2026-10-01", "2026-10-02", "2026-10-03"))
-    schema = window.encoded_schema
-    task = click_task(
-        window.model_config, TrainConfig(epochs=2), schema.dense, schema.categorical,
-        schema.label, window.vocabulary.id_counts(), window.vocabulary.base_rate,
-    )  # fmt: skip
-    result = search(
-        task,
-        window.train_files[:-1],
-        window.train_files[-1:],
-        filesystem=None,
-        ranges={"epochs": (1, 3), "learning_rate": (1e-3, 1e-2)},
-        budget=SearchBudget(trials=6, reduction_factor=2),
-        storage_path=str(tmp_path / "experiments"),
-        name="epochs",
+    result = search_window(
+        tmp_path / "window",
+        4_000,
+        2,
+        {"epochs": (1, 3), "learning_rate": (1e-3, 1e-2)},
+        6,
+        tmp_path / "experiments",
+        "epochs",
     )
     result = json.loads(json.dumps(result))  # as the asset gets it from the Ray job
     trials = result["trials"]
