@@ -9,7 +9,8 @@ floor, and the search's cost against one training run: wall time, core-seconds (
 one core, a training run all of them), and how many trials ASHA stopped early.
 Goal (issue 19): the tuned model does at least as well as the defaults on every world.
 Run: .venv/bin/python -m bench.tuning [--rows 350000] [--trials 12] [--worlds few_signal,...]
-     (about 4 minutes per world at 350k rows on 2 cores)
+     (about 4 minutes per world at 350k rows on 2 cores; the result file is named by the rows
+     and the worlds where they are not the defaults: tuning-2000000-long_tail.json)
 """
 
 import argparse
@@ -18,7 +19,14 @@ import time
 from pathlib import Path
 
 from bench.common import write_result
-from bench.worlds import judge, scored_world, suite_options, suite_plan, world_window
+from bench.worlds import (
+    judge,
+    scored_world,
+    suite_options,
+    suite_plan,
+    suite_result_name,
+    world_window,
+)
 from bench.worlds import print_world as print_models
 from ml_assets.ranking.configs import TUNABLE, TrainConfig
 from ml_assets.ranking.worlds import world
@@ -113,7 +121,7 @@ def main() -> None:
     }
     print(goals_met)
     write_result(
-        "tuning" if args.rows == 350_000 else f"tuning-{args.rows}",
+        suite_result_name("tuning", args, names),
         {
             "args": vars(args),
             "seconds": round(time.perf_counter() - started),

@@ -174,6 +174,20 @@ def suite_options(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, 
     return args, names
 
 
+def suite_result_name(
+    benchmark: str,
+    args: argparse.Namespace,
+    names: list[str],
+    models: tuple[str, ...] | list[str] = (),
+    settings: tuple[str, ...] | list[str] = (),
+) -> str:
+    """A run's result file, named by what its command changed: the rows other than 350k, the
+    models (when not all), the worlds (when not all), the settings other than the defaults."""
+    parts = [] if args.rows == 350_000 else [str(args.rows)]
+    parts += [*models, *([] if set(names) == set(WORLDS) else names), *settings]
+    return "-".join([benchmark, *parts])
+
+
 def suite_plan() -> WorkerPlan:
     """One worker with every core's threads: on 2 cores the fastest layout (bench.training)."""
     cores = os.cpu_count() or 1
@@ -227,12 +241,15 @@ def main() -> None:
         if "dcn_v2" in r["models"]
     }
     print(goals_met)
-    # The command names its file: rows, architectures and settings other than the defaults.
-    parts = [] if args.rows == 350_000 else [str(args.rows)]
-    parts += [] if set(architectures) == set(ARCHITECTURES) else architectures
-    parts += [] if set(names) == set(WORLDS) else names
+    # The command names its file: architectures and settings other than the defaults.
     write_result(
-        "-".join(["worlds", *parts, *args.set]),
+        suite_result_name(
+            "worlds",
+            args,
+            names,
+            models=[] if set(architectures) == set(ARCHITECTURES) else architectures,
+            settings=args.set,
+        ),
         {
             "args": vars(args),
             "train_config": train_config.to_dict(),
