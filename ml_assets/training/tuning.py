@@ -6,8 +6,8 @@ start-up costs tens of seconds on a few cores, more than a small trial's whole t
 reports the validation metric after every epoch. ASHA stops the trials that trail their peers at
 each rung, so the budget goes to the promising ones. The number of epochs can be one of the
 searched settings: a trial's learning rate then decays over its own epochs, as it would in a
-training run with that setting. The shipped defaults are always the first trial, so the search
-never picks something worse than them on its own validation rows.
+training run with that setting. The shipped defaults are always the first trial, and ASHA never
+stops it, so the search never picks something worse than them on its own validation rows.
 
 The experiment lives under the storage the caller names (a local path or a bucket). Run again
 with the same name, the search resumes: finished trials are kept, unfinished and errored ones go
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from ml_assets.training.config import LoopConfig
 from ml_assets.training.driver import read_rows, steps_per_worker
@@ -110,7 +111,6 @@ def search(
     earlier search."""
     import ray
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import BasicVariantGenerator
 
     # A trial no node can hold would wait for placement until the time budget, or forever.
@@ -168,7 +168,8 @@ def search(
                 # Rungs by what the trial reports of its own schedule: Tune restarts
                 # training_iteration at 1 for a trial resumed from its checkpoint, which would
                 # put its rungs late.
-                scheduler=ASHAScheduler(
+                scheduler=KeepingDefaultsASHA(
+                    defaults,
                     time_attr="schedule",
                     max_t=longest,
                     grace_period=min(budget.grace_epochs, longest),
@@ -213,6 +214,21 @@ def search(
         "stopped_early": sum(trial["status"] == "stopped" for trial in trials),
         "resumed": resumed,
     }
+
+
+class KeepingDefaultsASHA(ASHAScheduler):
+    """ASHA that never stops the trial of the shipped defaults (its rungs still record it): the
+    chosen trial replaces the defaults only when it beats their finished run beyond noise, so
+    that run must finish. A defaults trial stopped at a rung would leave the best of the rest
+    chosen unchallenged, however small its lead on the validation day."""
+
+    def __init__(self, defaults: dict, **asha):
+        super().__init__(**asha)
+        self._defaults = defaults
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        action = super().on_trial_result(tune_controller, trial, result)
+        return TrialScheduler.CONTINUE if trial.config == self._defaults else action
 
 
 def _trial(

@@ -107,7 +107,8 @@ def test_searched_epochs_are_whole_and_asha_compares_trials_by_their_schedules(t
     )
     result = json.loads(json.dumps(result))  # as the asset gets it from the Ray job
     trials = result["trials"]
-    assert trials[0]["params"]["epochs"] == 2  # the defaults
+    assert trials[0]["params"]["epochs"] == 2  # the defaults, which ASHA never stops
+    assert trials[0]["status"] == "completed"
     drawn = {trial["params"]["epochs"] for trial in trials}
     assert drawn <= {1, 2, 3} and len(drawn) > 1, drawn
     assert all(type(trial["params"]["epochs"]) is int for trial in trials)
