@@ -1,5 +1,6 @@
-"""A hyperparameter search resumes after its driver dies: real Ray Tune on a real embedded Ray in
-a process of its own (search_process), SIGKILLed with its Ray mid-search, then run again."""
+"""Real Ray Tune searches on a real embedded Ray: one resumes after its driver dies (a process of
+its own, search_process, SIGKILLed with its Ray mid-search, then run again), and one searches
+the epochs, which ASHA compares by the trials' learning-rate schedules."""
 
 import csv
 import json
