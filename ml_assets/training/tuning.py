@@ -156,7 +156,7 @@ def search(
             trainable,
             param_space={
                 key: tune.randint(int(low), int(high) + 1)
-                if isinstance(low, int)
+                if _whole(task.loop, key)
                 else tune.loguniform(low, high)
                 for key, (low, high) in ranges.items()
             },
@@ -214,6 +214,12 @@ def search(
         "stopped_early": sum(trial["status"] == "stopped" for trial in trials),
         "resumed": resumed,
     }
+
+
+def _whole(loop: LoopConfig, key: str) -> bool:
+    """Whether the loop's setting is a whole number (the epochs): searched over the integers,
+    and reported as one."""
+    return isinstance(getattr(loop, key), int)
 
 
 class KeepingDefaultsASHA(ASHAScheduler):
@@ -296,7 +302,7 @@ def _trial_record(result, metric: str, loop: LoopConfig) -> dict:
     ]  # fmt: skip
     last = result.metrics or {}
     params = {
-        key: int(value) if isinstance(getattr(loop, key), int) else float(value)
+        key: int(value) if _whole(loop, key) else float(value)
         for key, value in (result.config or {}).items()
     }
     if result.error is not None:

@@ -18,13 +18,20 @@ from ml_assets_tests.training.search_process import EPOCHS, SEARCHED, TRIALS, se
 pytestmark = pytest.mark.slow
 
 
-def epochs_reported(experiment: Path) -> dict[str, list[int]]:
-    """Each trial's reported epochs, in order, from the progress files Tune appends to."""
-    reported = {}
+def reported(experiment: Path) -> dict[str, list[dict[str, str]]]:
+    """Each trial's reports, in order, from the progress files Tune appends to."""
+    trials = {}
     for progress in sorted(experiment.glob("trial_*/progress.csv")):
         with progress.open() as rows:
-            reported[progress.parent.name] = [int(row["epoch"]) for row in csv.DictReader(rows)]
-    return reported
+            trials[progress.parent.name] = list(csv.DictReader(rows))
+    return trials
+
+
+def epochs_reported(experiment: Path) -> dict[str, list[int]]:
+    """Each trial's reported epochs, in order."""
+    return {
+        trial: [int(row["epoch"]) for row in rows] for trial, rows in reported(experiment).items()
+    }
 
 
 def saved_state_has_a_checkpoint(experiment: Path) -> bool:
@@ -87,13 +94,10 @@ def test_a_killed_search_resumes_its_trials_from_their_checkpoints(tmp_path):
 
 def schedule_reported(experiment: Path) -> dict[str, list[tuple[int, float]]]:
     """Each trial's (epoch, schedule) reports: the clock ASHA compares trials by."""
-    reported = {}
-    for progress in sorted(experiment.glob("trial_*/progress.csv")):
-        with progress.open() as rows:
-            reported[progress.parent.name] = [
-                (int(row["epoch"]), float(row["schedule"])) for row in csv.DictReader(rows)
-            ]
-    return reported
+    return {
+        trial: [(int(row["epoch"]), float(row["schedule"])) for row in rows]
+        for trial, rows in reported(experiment).items()
+    }
 
 
 def test_searched_epochs_are_whole_and_asha_compares_trials_by_their_schedules(tmp_path, local_ray):
