@@ -86,3 +86,40 @@ def test_on_a_world_where_most_features_carry_nothing_the_gates_close_on_the_noi
     crossed = {f for pair in _world(spec).cross_pairs for f in pair}
     assert max(noise) < 0.05, categorical.round(3)
     assert min(categorical[f] for f in crossed) > 0.3, categorical.round(3)
+
+
+def gates_after_each_epoch(feature_gate_penalty: float, warmup_epochs: int) -> list[list[float]]:
+    """Trains SMALL for three epochs the way the driver does (the task sets each epoch up
+    first) and returns the gates after each."""
+    dense, ids, labels = toy_problem(rows=4_000)
+    loop = TrainConfig(
+        epochs=3, batch_size=200, feature_gate_penalty=feature_gate_penalty,
+        feature_gate_warmup_epochs=warmup_epochs,
+    )  # fmt: skip
+    task = ClickModelTask(SMALL, loop, ("d0", "d1", "d2"), ("c0", "c1"), "click")
+    torch.manual_seed(0)
+    model = task.build_model()
+    set_gate_penalty(model, feature_gate_penalty, rows=4_000)  # initialize: from id counts
+    optimizer = task.make_optimizer(model)
+    after = []
+    for epoch in range(loop.epochs):
+        task.before_epoch(model, epoch)
+        batches = in_memory_batches(dense, ids, labels, loop.batch_size, epoch)
+        train_one_epoch(model, optimizer, batches, loop, epoch=epoch)
+        after.append(feature_gates(model))
+    return after
+
+
+def test_a_warmup_trains_the_gates_without_their_penalty_and_the_last_epoch_always_has_it():
+    mild, strong = gates_after_each_epoch(3.0, 2), gates_after_each_epoch(300.0, 2)
+    # The first two epochs: the gates train (they moved off 1) but the penalty, whatever its
+    # strength, has no say yet.
+    assert mild[:2] == strong[:2]
+    assert mild[1] != [1.0] * 5
+    # The third: the strong penalty pulls the gates down further than the mild one.
+    assert sum(map(abs, strong[2])) < sum(map(abs, mild[2])) - 0.1
+    # A warm-up as long as the run still leaves the penalty its last epoch.
+    assert gates_after_each_epoch(300.0, 5) == strong
+    assert TrainConfig(epochs=3, feature_gate_warmup_epochs=5).gate_penalty_from() == 2
+    # Without a warm-up the penalty acts from the first step.
+    assert gates_after_each_epoch(300.0, 0)[0] != strong[0]
