@@ -107,17 +107,15 @@ class FeatureGates(nn.Module):
 
     A feature that matters only in a cross earns its gate only once the towers have learned
     the cross; under the penalty from the first step its gate can close before they do (at 2M
-    rows, bench.worlds). A warm-up (TrainConfig.feature_gate_warmup_epochs, hold_gates)
-    holds every gate at 1 for the first epochs, so the towers learn with every feature first.
-    The gates do not train during it: free of their penalty, they would grow while the
-    embedding priors shrink what they multiply, and then close almost nothing (350k rows).
+    rows, bench.worlds). A warm-up (TrainConfig.feature_gate_warmup_epochs, pause_gate_penalty)
+    lets the gates train without their penalty for the first epochs.
     """
 
     def __init__(self, features: int):
         super().__init__()
         self.values = nn.Parameter(torch.ones(features), requires_grad=False)
         self.per_row = 0.0
-        self.held = False  # a warm-up: the gates keep their values and pay nothing (hold_gates)
+        self.paused = False  # a warm-up: the gates train, the penalty waits (pause_gate_penalty)
         self.penalty: torch.Tensor | None = None
 
     def set_penalty(self, strength: float, rows: int) -> None:
@@ -128,17 +126,10 @@ class FeatureGates(nn.Module):
     def forward(self, dense: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
         """[batch, dense + categorical * dim]: the gated towers' input."""
         split = dense.shape[1]
-        values = self.values
-        if self.held:
-            # The same values with a gradient of zeros rather than none: DDP expects a gradient
-            # for every trained parameter at every step, and Adam moves a parameter whose
-            # gradients have all been zero by nothing (but for TrainConfig.weight_decay, 0 by
-            # default, which AdamW applies to the gates' group regardless).
-            values = values.detach() + 0 * values
-        penalized = self.training and self.per_row and not self.held
-        self.penalty = self.per_row * values.abs().sum() if penalized else None
-        gated = embedded * values[split:, None]
-        return torch.cat([dense * values[:split], gated.flatten(1)], dim=1)
+        penalized = self.training and self.per_row and not self.paused
+        self.penalty = self.per_row * self.values.abs().sum() if penalized else None
+        gated = embedded * self.values[split:, None]
+        return torch.cat([dense * self.values[:split], gated.flatten(1)], dim=1)
 
 
 def set_embedding_prior(
@@ -192,13 +183,13 @@ def set_gate_penalty(model: nn.Module, strength: float, rows: int) -> None:
             module.set_penalty(strength, rows)
 
 
-def hold_gates(model: nn.Module, held: bool) -> None:
-    """Holds the feature gates at their values, with no penalty (or lets them train under it
-    again), without changing which parameters train: a DDP-wrapped model's set of trained
-    parameters is fixed when it is wrapped, so a warm-up must not switch requires_grad."""
+def pause_gate_penalty(model: nn.Module, paused: bool) -> None:
+    """Holds the feature gates' penalty off (or lets it act again) without changing which
+    parameters train: a DDP-wrapped model's set of trained parameters is fixed when it is
+    wrapped, so a warm-up must not switch the gates' requires_grad."""
     for module in model.modules():
         if isinstance(module, FeatureGates):
-            module.held = held
+            module.paused = paused
 
 
 def open_gates(weights: dict) -> list[bool] | None:

@@ -1,7 +1,6 @@
 """ranking_model with feature gates on a real Dagster instance and a real local Ray, on the suite's
 few_signal world: the model says in its metadata which features it kept in its crosses and deep
-tower: the ones the world's crosses need, and few of those that carry nothing, also when the
-gates first train an epoch without their penalty."""
+tower: the ones the world's crosses need, and few of those that carry nothing."""
 
 import mlflow
 import numpy as np
@@ -21,7 +20,7 @@ def test_the_model_names_the_features_its_gates_kept_open(instance, ml_home):
         train_days=3,
         holdout_days=1,
         source={"rows_per_day": 40_000, "world": "few_signal"},
-        training={"feature_gate_penalty": 30, "feature_gate_warmup_epochs": 1},
+        training={"feature_gate_penalty": 30},
         promotion={"calibration_low": 0.5, "calibration_high": 1.5},
     )
     runner.materialize_partitions(instance, request)
@@ -45,4 +44,3 @@ def test_the_model_names_the_features_its_gates_kept_open(instance, ml_home):
     store = f"sqlite:///{ml_home / 'mlflow.db'}"
     run = mlflow.MlflowClient(store, store).get_run(training["mlflow_run_id"])
     assert float(run.data.params["feature_gate_penalty"]) == 30.0
-    assert run.data.params["feature_gate_warmup_epochs"] == "1"
