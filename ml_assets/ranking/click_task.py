@@ -14,7 +14,6 @@ from ml_assets.ranking.loop import click_arrays, click_loss, make_optimizer, pre
 from ml_assets.ranking.metrics import log_loss, roc_auc, row_log_loss
 from ml_assets.ranking.model import (
     build_model,
-    pause_gate_penalty,
     set_embedding_prior,
     set_gate_penalty,
     start_at_base_rate,
@@ -63,9 +62,6 @@ class ClickModelTask(TrainingTask[TrainConfig]):
             set_embedding_prior(
                 model, torch.tensor(counts), loop.embedding_prior, loop.first_order_prior
             )
-
-    def before_epoch(self, model: nn.Module, epoch: int) -> None:
-        pause_gate_penalty(model, epoch < self.loop.gate_penalty_from())
 
     def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         return make_optimizer(model, self.loop)

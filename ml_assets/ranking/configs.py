@@ -82,24 +82,6 @@ class TrainConfig(LoopConfig):
     # little on every world of the suite at 350k rows but lost a point on the default world at
     # 2M (bench.worlds), so it is a setting to search (TUNABLE), not a default.
     feature_gate_penalty: float = 0.0
-    # Epochs the gates train without their penalty first, so that a feature that carries signal
-    # only in a cross keeps its gate until the towers have found the cross. The last epoch
-    # always has the penalty (gate_penalty_from), so a searched number of epochs never turns
-    # the gates off.
-    feature_gate_warmup_epochs: int = 0
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.feature_gate_penalty < 0 or self.feature_gate_warmup_epochs < 0:
-            raise ValueError(
-                f"feature_gate_penalty ({self.feature_gate_penalty}) and "
-                f"feature_gate_warmup_epochs ({self.feature_gate_warmup_epochs}) cannot be "
-                "negative; 0 turns each off"
-            )
-
-    def gate_penalty_from(self) -> int:
-        """The first epoch (from 0) that trains the gates under their penalty."""
-        return min(self.feature_gate_warmup_epochs, self.epochs - 1)
 
 
 # What a search (training.tuning) may tune in the click model's TrainConfig, and each setting's

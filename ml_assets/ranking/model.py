@@ -104,18 +104,12 @@ class FeatureGates(nn.Module):
     signal earns more with every row; so the noise's gates go to about zero, and the hundreds of
     crosses it would join stop fitting noise. Without a penalty the gates stay at exactly 1 and
     do not train: the model computes what it would without them.
-
-    A feature that matters only in a cross earns its gate only once the towers have learned
-    the cross; under the penalty from the first step its gate can close before they do (at 2M
-    rows, bench.worlds). A warm-up (TrainConfig.feature_gate_warmup_epochs, pause_gate_penalty)
-    lets the gates train without their penalty for the first epochs.
     """
 
     def __init__(self, features: int):
         super().__init__()
         self.values = nn.Parameter(torch.ones(features), requires_grad=False)
         self.per_row = 0.0
-        self.paused = False  # a warm-up: the gates train, the penalty waits (pause_gate_penalty)
         self.penalty: torch.Tensor | None = None
 
     def set_penalty(self, strength: float, rows: int) -> None:
@@ -126,8 +120,8 @@ class FeatureGates(nn.Module):
     def forward(self, dense: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
         """[batch, dense + categorical * dim]: the gated towers' input."""
         split = dense.shape[1]
-        penalized = self.training and self.per_row and not self.paused
-        self.penalty = self.per_row * self.values.abs().sum() if penalized else None
+        if self.training and self.per_row:
+            self.penalty = self.per_row * self.values.abs().sum()
         gated = embedded * self.values[split:, None]
         return torch.cat([dense * self.values[:split], gated.flatten(1)], dim=1)
 
@@ -181,15 +175,6 @@ def set_gate_penalty(model: nn.Module, strength: float, rows: int) -> None:
     for module in model.modules():
         if isinstance(module, FeatureGates):
             module.set_penalty(strength, rows)
-
-
-def pause_gate_penalty(model: nn.Module, paused: bool) -> None:
-    """Holds the feature gates' penalty off (or lets it act again) without changing which
-    parameters train: a DDP-wrapped model's set of trained parameters is fixed when it is
-    wrapped, so a warm-up must not switch the gates' requires_grad."""
-    for module in model.modules():
-        if isinstance(module, FeatureGates):
-            module.paused = paused
 
 
 def open_gates(weights: dict) -> list[bool] | None:

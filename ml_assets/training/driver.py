@@ -117,10 +117,8 @@ def _worker_loop(config: dict) -> None:
         else None
     )
     total_steps = steps_per_worker(config["train_rows"], loop, world, worker_batch)
-    unwrapped = cast(nn.Module, getattr(model, "module", model))
     for epoch in range(start_epoch, loop.epochs):
         started_at = time.time()
-        task.before_epoch(unwrapped, epoch)
         stats = train_one_epoch(
             model,
             optimizer,
@@ -131,6 +129,7 @@ def _worker_loop(config: dict) -> None:
             on_log=log,
             total_steps=total_steps,
         )
+        unwrapped = cast(nn.Module, getattr(model, "module", model))
         record = EpochRecord(
             epoch=epoch,
             started_at=started_at,

@@ -38,11 +38,6 @@ class TrainingTask(ABC, Generic[Loop]):
         """Data-dependent starting weights (priors, the output bias), on a fresh model only: a
         resumed one takes the checkpoint's."""
 
-    def before_epoch(self, model: nn.Module, epoch: int) -> None:  # noqa: B027 (optional)
-        """Settings that change from one epoch to the next (a warm-up) on the model (never
-        DDP-wrapped), set from `epoch` alone (from 0), so that a run resumed at any epoch trains
-        as one that never stopped would."""
-
     @abstractmethod
     def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer: ...
 

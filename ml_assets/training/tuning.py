@@ -268,7 +268,6 @@ def _trial(
     total_steps = steps_per_worker(len(train[0]), loop, 1, loop.batch_size)
     for epoch in range(start_epoch, loop.epochs):
         rng = np.random.default_rng([loop.seed, epoch])
-        trial_task.before_epoch(model, epoch)
         train_one_epoch(
             model,
             optimizer,

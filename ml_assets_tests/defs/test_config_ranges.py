@@ -17,7 +17,6 @@ from ml_assets.defs.resources import ImpressionSource
         (TrainingConfig, {"learning_rate": -1e-3}),
         (TrainingConfig, {"data_cpu_share": 1.5}),
         (TrainingConfig, {"feature_gate_penalty": -1.0}),
-        (TrainingConfig, {"feature_gate_warmup_epochs": -1}),
         (ImpressionSource, {"rows_per_day": 0}),
         (ImpressionSource, {"base_ctr": 1.0}),
         (PromotionConfig, {"max_auc_drop": -0.1}),
@@ -31,13 +30,6 @@ def test_an_out_of_range_number_is_refused_naming_the_field(config, values):
         config(**values)
     (field,) = values
     assert field in str(refused.value)
-
-
-def test_a_gate_warmup_that_leaves_no_epoch_for_the_penalty_is_refused():
-    with pytest.raises(pydantic.ValidationError) as refused:
-        TrainingConfig(epochs=2, feature_gate_penalty=10.0, feature_gate_warmup_epochs=2)
-    assert "feature_gate_warmup_epochs (2) leaves none of the 2 epochs" in str(refused.value)
-    assert TrainingConfig(epochs=3, feature_gate_penalty=10.0, feature_gate_warmup_epochs=2)
 
 
 def test_the_defaults_are_in_range():

@@ -26,7 +26,7 @@ def test_the_asset_trains_with_the_models_and_the_loops_own_defaults():
     assert shared >= {
         "architecture", "epochs", "batch_size", "learning_rate", "lr_schedule",
         "embedding_prior", "first_order_prior", "deep_weight_decay", "cross_weight_decay",
-        "feature_gate_penalty", "feature_gate_warmup_epochs",
+        "feature_gate_penalty",
         "embedding_dim", "cross_layers", "deep_layers", "first_order", "dense_curves", "seed",
     }  # fmt: skip
     for name in shared:

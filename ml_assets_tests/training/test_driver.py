@@ -114,29 +114,6 @@ def test_a_checkpoint_of_another_model_is_set_aside(files, local_ray, tmp_path):
     assert list(tmp_path.glob("changed.discarded-*"))
 
 
-@dataclass
-class EpochAwareTask(LinearRegressionTask):
-    """Reports, in each epoch's validation metrics, which epoch the driver set the model up for."""
-
-    def before_epoch(self, model: nn.Module, epoch: int) -> None:
-        model.set_up_for = epoch  # pyright: ignore[reportAttributeAccessIssue]
-
-    def validate(self, model: nn.Module, arrays: Arrays) -> dict[str, float]:
-        return super().validate(model, arrays) | {"set_up_for": float(model.set_up_for)}
-
-
-def test_every_epoch_is_set_up_by_its_number_also_in_a_resumed_run(files, local_ray, tmp_path):
-    first = EpochAwareTask(LoopConfig(epochs=1, batch_size=256, learning_rate=0.05))
-    (only,) = train(files, tmp_path, "r", task=first).history
-    assert only.validation["set_up_for"] == 0
-    # The same run with more epochs resumes after the first: it sets epochs 1 and 2 up as such.
-    task = EpochAwareTask(LoopConfig(epochs=3, batch_size=256, learning_rate=0.05))
-    outcome = train(files, tmp_path, "r", task=task)
-    assert [record.epoch for record in outcome.history] == [0, 1, 2]
-    assert [record.validation["set_up_for"] for record in outcome.history] == [0, 1, 2]
-    assert outcome.discarded_checkpoint is None
-
-
 def test_epoch_records_survive_their_json_form():
     from ml_assets.training.records import EpochRecord
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_ray import RayResource
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from ml_assets.defs.ads_ranking import EXPERIMENT, GROUP, OWNERS
 from ml_assets.defs.ads_ranking.features.assets import ad_features, features_file
@@ -94,13 +94,6 @@ class TrainingConfig(dg.Config):
         "features that carry signal among many that carry none. A setting to search (tuning) "
         "rather than to fix: it helps on some data and costs on other.",
     )
-    feature_gate_warmup_epochs: int = Field(
-        ge=0,
-        default=TrainConfig.feature_gate_warmup_epochs,
-        description="Epochs the feature gates train without their penalty first, so that a "
-        "feature that carries signal only in a cross keeps its gate until the cross is "
-        "learned. Must be below epochs when feature_gate_penalty is set.",
-    )
     validation_curve: bool = Field(
         default=True,
         description="After every epoch, score the holdout days for the learning curve (a "
@@ -183,16 +176,6 @@ class TrainingConfig(dg.Config):
         "evaluation and the gate judge. The trials, the chosen settings and a plot of the "
         "search become metadata. Unset: train with the settings above.",
     )
-
-    @model_validator(mode="after")
-    def _warmup_leaves_epochs_for_the_gates(self) -> "TrainingConfig":
-        if self.feature_gate_penalty > 0 and self.feature_gate_warmup_epochs >= self.epochs:
-            raise ValueError(
-                f"feature_gate_warmup_epochs ({self.feature_gate_warmup_epochs}) leaves none of "
-                f"the {self.epochs} epochs for feature_gate_penalty; set it below epochs, or "
-                "feature_gate_penalty to 0"
-            )
-        return self
 
 
 def checkpoint_name(run: dg.DagsterRun, config: TrainingConfig, train_dates: list[str]) -> str:
@@ -289,7 +272,6 @@ def ranking_model(
         deep_weight_decay=config.deep_weight_decay,
         cross_weight_decay=config.cross_weight_decay,
         feature_gate_penalty=config.feature_gate_penalty,
-        feature_gate_warmup_epochs=config.feature_gate_warmup_epochs,
         max_steps_per_epoch=config.max_steps_per_epoch or None,
         seed=config.seed,
     )
