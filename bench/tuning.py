@@ -9,8 +9,9 @@ floor, and the search's cost against one training run: wall time, core-seconds (
 one core, a training run all of them), and how many trials ASHA stopped early.
 Goal (issue 19): the tuned model does at least as well as the defaults on every world.
 Run: .venv/bin/python -m bench.tuning [--rows 350000] [--trials 12] [--worlds few_signal,...]
-     (about 4 minutes per world at 350k rows on 2 cores; the result file is named by the rows
-     and the worlds where they are not the defaults: tuning-2000000-long_tail.json)
+     (about 4 minutes per world at 350k rows on 2 cores, 9 to 14 at 2M; the result file is
+     named by the rows and the worlds where they are not the defaults:
+     tuning-2000000-long_tail.json)
 """
 
 import argparse
