@@ -10,7 +10,7 @@ the world's structure and learns each id from the same rows, the best any model 
 Goals: at least 85% of the gap closed on every world at 350k training rows, 90% at 2M.
 Run: .venv/bin/python -m bench.worlds [--rows 350000] [--worlds spread,few_signal]
      [--architectures dcn_v2] [--set feature_gate_penalty=30 ...]
-     (about 11 minutes for all worlds at 350k rows on 2 cores)
+     (7 to 11 minutes for all worlds at 350k rows on 2 cores)
 """
 
 import argparse
